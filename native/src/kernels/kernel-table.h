@@ -1,0 +1,73 @@
+// The table of kernel function pointers behind matmul() and the ops (internal to kernels/ and mxfp4/).
+//
+// One table per path (scalar, avx2, avx512, avx512 with bf16 dot products), each filled once by the code of that
+// path and chosen from cpu-features.h at every call, so callers never see #ifdefs or ISA names. A new weight type
+// (MXFP4, issue 5) is one more WeightSlot: give it a slot, fill its MatmulKernel in the fill function of every path
+// that has a kernel for it (the scalar path must, as the fallback), and matmul() dispatches to it.
+//
+// Rules for the row kernels, which make matmul() batch- and thread-invariant:
+//   - rows(...) computes outputs [row_begin, row_end) for all n_tokens tokens; matmul() splits rows across threads.
+//   - the value of y[t][o] must depend only on row o of the weights and row t of the (prepared) activations: a
+//     fixed reduction order over k, whatever the tile a token or row falls in;
+//   - prepare(...) must convert each activation row on its own (no scale shared across tokens).
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cpu-features.h"
+#include "kernels/matmul.h"
+
+namespace specqd {
+
+enum class WeightSlot : int { f32 = 0, f16, bf16, q8_0, mxfp4, count };
+
+// The slot of a weight type, or -1 if no kernel handles it.
+int weight_slot(GgmlType type);
+
+// y[t * y_stride + o] for t < n_tokens, o in [row_begin, row_end). x points at n_tokens rows of x_row_bytes each,
+// in the kernel's activation format (f32, or what prepare() wrote).
+using MatmulRowsFn = void (*)(const WeightView& w, const void* x, int64_t x_row_bytes, int64_t n_tokens, float* y,
+                              int64_t y_stride, int64_t row_begin, int64_t row_end);
+
+// Converts n_tokens rows of f32 x (cols floats each) into dst, dst_row_bytes per row.
+using PrepareFn = void (*)(const float* x, int64_t n_tokens, int64_t cols, void* dst, int64_t dst_row_bytes);
+
+struct MatmulKernel {
+    MatmulRowsFn rows = nullptr;  // null: this path has no kernel for the type
+    PrepareFn prepare = nullptr;  // null: rows() reads the caller's f32 x directly
+    int64_t (*prepared_row_bytes)(int64_t cols) = nullptr;  // bytes per prepared row, when prepare is set
+    ActivationRounding rounding = ActivationRounding::none;
+};
+
+struct KernelTable {
+    const char* name = "";
+    MatmulKernel matmul[static_cast<int>(WeightSlot::count)];
+    void (*rms_norm)(const float* x, const float* weight, int64_t n_tokens, int64_t dim, float eps, float* y) = nullptr;
+    void (*add_bias)(float* x, const float* bias, int64_t n_tokens, int64_t dim) = nullptr;
+    void (*silu_mul)(const float* gate, const float* up, int64_t n, float* out) = nullptr;
+    void (*softmax)(float* x, int64_t n) = nullptr;
+    int64_t (*argmax)(const float* x, int64_t n) = nullptr;
+    float (*dot)(const float* a, const float* b, int64_t n) = nullptr;
+    void (*axpy)(float alpha, const float* x, float* y, int64_t n) = nullptr;
+};
+
+// The table of the path in effect (isa_level_active(), bf16_dot_enabled()).
+const KernelTable& active_kernel_table();
+
+// Fill functions, one per path; each lives in that path's source files. A fill function of a higher path first
+// copies the lower path's entries, so a kernel it lacks falls back to the next path down.
+namespace scalar {
+void fill_kernel_table(KernelTable& table);  // the reference kernels (kernel-table.cpp)
+void matmul_rows(const WeightView& w, const void* x, int64_t x_row_bytes, int64_t n_tokens, float* y,
+                 int64_t y_stride, int64_t row_begin, int64_t row_end);  // matmul-ref.cpp
+}
+namespace avx2 {
+void fill_matmul_kernels(KernelTable& table);
+void fill_op_kernels(KernelTable& table);
+}  // namespace avx2
+namespace avx512 {
+void fill_matmul_kernels(KernelTable& table, bool bf16_dot);
+void fill_op_kernels(KernelTable& table);
+}  // namespace avx512
+
+}  // namespace specqd

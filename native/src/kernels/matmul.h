@@ -1,0 +1,79 @@
+// Weight matrix times activations: the operation that dominates the forward pass.
+//
+// matmul() computes, for every token t < n_tokens and output row o < w.rows,
+//     y[t * w.rows + o] = sum over k < w.cols of w(o, k) * x[t * w.cols + k]
+// with the weights stored in their file type (F32, F16, BF16, Q8_0) and the activations in f32.
+//
+// Batch invariance (the property speculative decoding relies on): within one kernel path (see cpu-features.h),
+// y[t * rows + o] is bit-identical whatever n_tokens is, wherever token t sits in the batch, and whatever the pool's
+// thread count. Each output is one dot product with a fixed reduction order over k: the same lane accumulators and
+// the same final horizontal sum whether the kernel computes it in a 1-token or a many-token tile, and threads split
+// the work by output rows only, never inside a dot product. Different paths round differently (within the
+// tolerances the tests name against ref::matmul).
+//
+// Activation rounding: a path may convert each row of x before the dot products (per row, so batch invariance is
+// kept). matmul_activation_rounding() says which; today only the avx512 path with bf16 dot products enabled does
+// (BF16 weights: x is rounded to bf16, like llama.cpp). Everything else multiplies exact f32 activations.
+//
+// Thread rules: matmul() may run tasks on `pool` (null = the calling thread only). It keeps a per-thread scratch
+// buffer for converted activations, so concurrent matmul() calls from different threads are fine; results are
+// written only to y. x and y must not overlap.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "gguf/ggml-type.h"
+
+namespace specqd {
+
+class ThreadPool;
+
+// Q8_0 as ggml stores it: 32 weights along a row share one f16 scale; weight j = qs[j] * d.
+inline constexpr int64_t kQ8_0BlockSize = 32;
+struct BlockQ8_0 {
+    uint16_t d;  // f16 bits of the scale
+    int8_t qs[kQ8_0BlockSize];
+};
+static_assert(sizeof(BlockQ8_0) == 34, "Q8_0 block must match ggml's 34 bytes");
+
+// A row-major weight matrix the caller owns (typically mmapped from a GGUF): `rows` output neurons, each a
+// contiguous run of `cols` input weights in `type`. For Q8_0, cols must be a multiple of 32 and a row is
+// cols / 32 blocks. The view does not own or copy the data.
+struct WeightView {
+    GgmlType type = GgmlType::F32;
+    const void* data = nullptr;
+    int64_t rows = 0;
+    int64_t cols = 0;
+
+    // Bytes of one row (0 for a type matmul does not support).
+    int64_t row_bytes() const;
+    const uint8_t* row(int64_t o) const { return static_cast<const uint8_t*>(data) + o * row_bytes(); }
+};
+
+// Whether matmul() accepts this weight type on every path (F32, F16, BF16, Q8_0).
+bool matmul_supports(GgmlType type);
+
+// How the active path treats the activations for weights of `type`.
+enum class ActivationRounding { none, bf16 };
+ActivationRounding matmul_activation_rounding(GgmlType type);
+
+// y[n_tokens][w.rows] = x[n_tokens][w.cols] times w transposed (see the top of this file). Preconditions, checked
+// with assert in debug builds: matmul_supports(w.type), w.cols a multiple of the type's block size, n_tokens >= 0.
+void matmul(ThreadPool* pool, const WeightView& w, const float* x, int64_t n_tokens, float* y);
+
+namespace ref {
+
+// The reference: dequantize each weight to f32 (as ggml does) and sum w * x in order of k, one float accumulator
+// per output. Same signature as specqd::matmul; runs on the calling thread (pool is ignored).
+void matmul(ThreadPool* pool, const WeightView& w, const float* x, int64_t n_tokens, float* y);
+
+// Row o of w as f32 (cols floats into out).
+void dequantize_row(const WeightView& w, int64_t o, float* out);
+
+// Applies `rounding` to n floats in place (what a path does to activations before its dot products), so a test
+// can compare that path with ref::matmul on the same rounded activations.
+void round_activations(ActivationRounding rounding, float* x, int64_t n);
+
+}  // namespace ref
+}  // namespace specqd
