@@ -1,0 +1,103 @@
+// Engine: a loaded model and everything one completion needs — KV cache with prompt-prefix reuse, scratch buffers,
+// the thread pool — behind a small API the binding and the native tools call.
+//
+// Thread rules: complete() may be called from any thread, but calls are serialized (one request runs at a time, on
+// the calling thread plus the engine's pool). stats() may be called concurrently with complete(). Cancellation:
+// set the request's `cancel` flag from any thread; it is checked between forward passes, so a cancelled request
+// returns within one pass. Nothing here throws or exits.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "kernels/thread-pool.h"
+#include "model/model.h"
+
+namespace specqd {
+
+struct EngineOptions {
+    std::string target;          // path of the target model (GGUF)
+    int32_t threads = 0;         // 0: one per core, at most 8
+    int32_t context_length = 0;  // 0: the model's training context, at most 4096
+};
+
+struct CompletionRequest {
+    // Either a plain prompt, or fill-in-the-middle (prefix + suffix) when `fim` is set.
+    std::string prompt;
+    bool fim = false;
+    std::string prefix;
+    std::string suffix;
+    int32_t max_tokens = 128;
+    std::vector<std::string> stop;          // stop strings: the text ends before the first one found
+    double time_budget_ms = 0;              // 0: none; else stop generating once this much time has passed
+    const std::atomic<bool>* cancel = nullptr;
+};
+
+// Why generation ended.
+enum class StopReason { EndOfGeneration, MaxTokens, StopString, Cancelled, TimeBudget, ContextFull };
+const char* stop_reason_name(StopReason r);
+
+struct CompletionStats {
+    int32_t n_prompt = 0;      // prompt tokens
+    int32_t n_reused = 0;      // prompt tokens whose KV was reused from the previous request
+    int32_t n_generated = 0;   // tokens generated (including a final end-of-generation token)
+    double prefill_ms = 0;     // computing the prompt's new tokens
+    double decode_ms = 0;      // generating
+    double total_ms = 0;
+    double prefill_tokens_per_s() const { return prefill_ms > 0 ? (n_prompt - n_reused) * 1000.0 / prefill_ms : 0; }
+    double decode_tokens_per_s() const { return decode_ms > 0 ? n_generated * 1000.0 / decode_ms : 0; }
+};
+
+struct CompletionResult {
+    std::string text;                   // the generated text (stop string and end-of-generation token excluded)
+    std::vector<int32_t> prompt_tokens;
+    std::vector<int32_t> tokens;        // generated token ids, as sampled (end-of-generation token included)
+    StopReason stop_reason = StopReason::MaxTokens;
+    CompletionStats stats;
+};
+
+// Cumulative figures since load.
+struct EngineStats {
+    int64_t n_requests = 0;
+    int64_t n_cancelled = 0;
+    int64_t n_prompt = 0, n_reused = 0, n_generated = 0;
+    double prefill_ms = 0, decode_ms = 0;
+    CompletionStats last;
+};
+
+class Engine {
+public:
+    static Status load(const EngineOptions& options, std::unique_ptr<Engine>* out);
+
+    Status complete(const CompletionRequest& request, CompletionResult* result);
+    EngineStats stats() const;
+
+    const Model& model() const { return model_; }
+    int32_t context_length() const { return kv_.n_ctx; }
+    int32_t threads() const { return pool_ ? pool_->n_threads() : 1; }
+
+    // The tokens a request's prompt becomes (BOS, FIM markers per the model's tokenizer).
+    Status build_prompt(const CompletionRequest& request, std::vector<int32_t>* tokens) const;
+
+private:
+    Engine() = default;
+    Status prefill(const std::vector<int32_t>& tokens, int32_t from, float* logits);
+
+    Model model_;
+    std::unique_ptr<ThreadPool> pool_;
+    KvCache kv_;
+    ForwardScratch scratch_;
+    std::vector<int32_t> cached_tokens_;  // the tokens whose KV is in kv_ (valid up to kv_.n_past)
+    std::vector<float> logits_;
+    std::mutex request_mutex_;
+    mutable std::mutex stats_mutex_;
+    EngineStats stats_;
+};
+
+}  // namespace specqd

@@ -1,0 +1,104 @@
+// Model: a llama / qwen2 decoder loaded from GGUF, its KV cache, and model_forward().
+//
+// Ownership: a Model owns its GgufFile (the weights stay in the read-only map) and its tokenizer. ModelWeights is
+// the set of matrices one forward pass reads; a Model has one loaded from its file, and a draft level built from the
+// same network with other weights (the MXFP4 copy) has its own ModelWeights with the same ModelHparams.
+//
+// Thread rules: a loaded Model and its ModelWeights are immutable and may be shared by any number of threads. A
+// KvCache and a ForwardScratch belong to one sequence and one caller at a time.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "gguf/gguf-reader.h"
+#include "kernels/matmul.h"
+#include "model/hparams.h"
+#include "tokenizer/vocab.h"
+
+namespace specqd {
+
+class ThreadPool;
+
+struct LayerWeights {
+    const float* attn_norm = nullptr;         // [n_embd]
+    WeightView wq, wk, wv, wo;                // [n_head*head_dim, n_embd], [n_embd_kv, n_embd] x2, [n_embd, n_head*head_dim]
+    const float* bq = nullptr;                // [n_head*head_dim] (qwen2), else null
+    const float* bk = nullptr;                // [n_embd_kv]
+    const float* bv = nullptr;                // [n_embd_kv]
+    const float* ffn_norm = nullptr;          // [n_embd]
+    WeightView w_gate, w_up, w_down;          // [n_ff, n_embd] x2, [n_embd, n_ff]
+};
+
+struct ModelWeights {
+    WeightView token_embd;                    // [n_vocab, n_embd]
+    std::vector<LayerWeights> layers;
+    const float* output_norm = nullptr;       // [n_embd]
+    WeightView output;                        // [n_vocab, n_embd]; token_embd when the head is tied
+    // Storage for anything not read in place from the file: 1-D tensors converted to f32, or whole matrices of a
+    // derived copy (e.g. an in-memory MXFP4 cast). The views above may point into these.
+    std::vector<std::vector<float>> owned_f32;
+    std::vector<std::vector<uint8_t>> owned_bytes;
+
+    // Bytes of weights one decode step reads (every matrix once, one embedding row).
+    uint64_t bytes_per_token(const ModelHparams& hp) const;
+};
+
+struct Model {
+    GgufFile file;
+    ModelHparams hparams;
+    Vocab vocab;
+    ModelWeights weights;
+};
+
+// Loads `path`: validates the architecture, every tensor's presence, shape and type, and the tokenizer.
+Status model_load(const std::string& path, Model* out);
+
+// KV cache of one sequence: K and V for every layer and position, in f32 so that a position's keys are the same
+// bits whichever pass computed them. Layout [layer][position][n_embd_kv]. Rollback to an earlier length is O(1):
+// set n_past; later positions are simply overwritten.
+struct KvCache {
+    int32_t n_ctx = 0;
+    int32_t n_past = 0;  // positions filled
+    int32_t n_layer = 0;
+    int32_t n_embd_kv = 0;
+    std::vector<float> k, v;
+
+    Status init(const ModelHparams& hp, int32_t n_ctx);
+    float* k_at(int32_t layer, int32_t pos) { return k.data() + (static_cast<size_t>(layer) * n_ctx + pos) * n_embd_kv; }
+    float* v_at(int32_t layer, int32_t pos) { return v.data() + (static_cast<size_t>(layer) * n_ctx + pos) * n_embd_kv; }
+    void rollback(int32_t n) { n_past = n < n_past ? n : n_past; }
+};
+
+// Scratch buffers of one forward pass, sized once for a maximum batch (allocated once, reused every call).
+struct ForwardScratch {
+    int32_t max_tokens = 0;
+    std::vector<float> x;       // [n, n_embd]       residual stream
+    std::vector<float> xn;      // [n, n_embd]       normalized input of a sub-block
+    std::vector<float> q;       // [n, n_head*head_dim]
+    std::vector<float> k;       // [n, n_embd_kv]
+    std::vector<float> v;       // [n, n_embd_kv]
+    std::vector<float> att_out; // [n, n_head*head_dim]
+    std::vector<float> att;     // [n*n_head, n_ctx] attention scores, one row per (token, head)
+    std::vector<float> proj;    // [n, n_embd]       output of wo / w_down
+    std::vector<float> gate;    // [n, n_ff]
+    std::vector<float> up;      // [n, n_ff]
+    std::vector<float> rope_cos, rope_sin;  // [n, n_rot/2]
+
+    void init(const ModelHparams& hp, int32_t max_tokens, int32_t n_ctx);
+};
+
+// Which rows of logits model_forward() writes.
+enum class LogitsFor { Last, All };
+
+// Runs the network on `n_tokens` tokens at positions kv.n_past .. kv.n_past + n_tokens - 1, appends their keys and
+// values to `kv`, and writes logits ([n_tokens, n_vocab] for All, [n_vocab] of the last token for Last).
+// Batch-invariant: the logits of a position are bit-identical whether it was computed alone or in any batch.
+// Fails (without touching kv.n_past) when the batch does not fit the scratch or the context.
+Status model_forward(const ModelHparams& hp, const ModelWeights& w, KvCache& kv, ForwardScratch& s, ThreadPool* pool,
+                     const int32_t* tokens, int32_t n_tokens, LogitsFor which, float* logits);
+
+}  // namespace specqd

@@ -1,0 +1,177 @@
+// The forward pass and greedy completion on the shared stories260K model (a trained llama with known llama.cpp
+// greedy output), batch and thread invariance of the logits, KV rollback and prompt-prefix reuse.
+#include <cstring>
+#include <memory>
+
+#include "check.h"
+#include "engine/engine.h"
+#include "kernels/cpu-features.h"
+#include "kernels/thread-pool.h"
+#include "model/model.h"
+
+using namespace specqd;
+
+namespace {
+
+const std::string kStories = check::shared_path("models/stories260K.gguf");
+// llama.cpp's tokens for BOS + "Once upon a time" and its first 16 greedy tokens (shared/models/README.md).
+const std::vector<int32_t> kPromptIds = {1, 403, 407, 261, 378};
+const std::vector<int32_t> kGreedyIds = {432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338, 401, 396, 267, 337};
+
+void test_greedy_matches_llama_cpp() {
+    EngineOptions options;
+    options.target = kStories;
+    options.threads = 2;
+    options.context_length = 256;
+    std::unique_ptr<Engine> engine;
+    const Status st = Engine::load(options, &engine);
+    CHECK_MSG(st.is_ok(), st.message());
+    if (!st) return;
+    CompletionRequest req;
+    req.prompt = "Once upon a time";
+    req.max_tokens = 16;
+    CompletionResult r;
+    const Status cs = engine->complete(req, &r);
+    CHECK_MSG(cs.is_ok(), cs.message());
+    CHECK(r.prompt_tokens == kPromptIds);
+    CHECK(r.tokens == kGreedyIds);
+    CHECK(r.text.rfind(", there was a little girl named Lily.", 0) == 0);
+    CHECK(r.stop_reason == StopReason::MaxTokens);
+    CHECK_EQ(r.stats.n_generated, 16);
+
+    // The same request again reuses the whole prompt's KV except the last token, and gives the same tokens.
+    CompletionResult again;
+    CHECK(engine->complete(req, &again).is_ok());
+    CHECK(again.tokens == kGreedyIds);
+    CHECK_EQ(again.stats.n_reused, static_cast<int32_t>(kPromptIds.size()) - 1);
+
+    // A longer prompt that extends the previous one reuses its prefix and still matches a fresh engine.
+    CompletionRequest longer = req;
+    longer.prompt = "Once upon a time, there was a little girl named Lily.";
+    CompletionResult reused;
+    CHECK(engine->complete(longer, &reused).is_ok());
+    CHECK(reused.stats.n_reused >= 4);
+    std::unique_ptr<Engine> fresh;
+    CHECK(Engine::load(options, &fresh).is_ok());
+    CompletionResult fresh_r;
+    CHECK(fresh->complete(longer, &fresh_r).is_ok());
+    CHECK(reused.tokens == fresh_r.tokens);
+    CHECK(reused.text == fresh_r.text);
+
+    // Stop strings cut the text before the stop string.
+    CompletionRequest stop = req;
+    stop.stop = {"Lily"};
+    CompletionResult stopped;
+    CHECK(engine->complete(stop, &stopped).is_ok());
+    CHECK(stopped.text == ", there was a little girl named ");
+    CHECK(stopped.stop_reason == StopReason::StopString);
+
+    // A cancelled request returns promptly with a cancelled reason; the engine stays usable.
+    std::atomic<bool> cancel{true};
+    CompletionRequest cancelled = req;
+    cancelled.cancel = &cancel;
+    CompletionResult c;
+    CHECK(engine->complete(cancelled, &c).is_ok());
+    CHECK(c.stop_reason == StopReason::Cancelled);
+    CompletionResult after;
+    CHECK(engine->complete(req, &after).is_ok());
+    CHECK(after.tokens == kGreedyIds);
+
+    // Bad input: an empty prompt and a prompt beyond the context are refused with clear messages.
+    CompletionRequest empty;
+    empty.prompt = "";
+    CompletionResult e;
+    const Status es = engine->complete(empty, &e);
+    // SPM adds BOS, so an empty prompt is just BOS: allowed. maxTokens 0 gives no tokens.
+    CHECK(es.is_ok());
+    CompletionRequest zero = req;
+    zero.max_tokens = 0;
+    CompletionResult z;
+    CHECK(engine->complete(zero, &z).is_ok() && z.tokens.empty());
+    CompletionRequest huge = req;
+    huge.prompt = std::string(5000, 'a');
+    const Status hs = engine->complete(huge, &e);
+    CHECK(!hs.is_ok() && hs.message().find("context length") != std::string::npos);
+    CompletionRequest fim = req;
+    fim.fim = true;
+    const Status fs = engine->complete(fim, &e);
+    CHECK(!fs.is_ok() && fs.message().find("fill-in-the-middle") != std::string::npos);
+    CHECK(engine->complete(req, &after).is_ok() && after.tokens == kGreedyIds);
+}
+
+// Logits of every position from one batched pass equal those of one-token passes, bit for bit, for several thread
+// counts and batch splits.
+void test_batch_and_thread_invariance() {
+    Model model;
+    const Status st = model_load(kStories, &model);
+    CHECK_MSG(st.is_ok(), st.message());
+    if (!st) return;
+    const ModelHparams& hp = model.hparams;
+    const std::vector<int32_t> tokens = model.vocab.encode("Once upon a time, there was a big dog. It liked to run and play", true, false);
+    const int32_t n = static_cast<int32_t>(tokens.size());
+    const size_t nv = hp.n_vocab;
+
+    auto run = [&](int threads, std::vector<int32_t> splits) {
+        ThreadPool pool(threads);
+        KvCache kv;
+        kv.init(hp, 128);
+        ForwardScratch s;
+        s.init(hp, 64, 128);
+        std::vector<float> logits(static_cast<size_t>(n) * nv);
+        int32_t at = 0;
+        size_t split = 0;
+        while (at < n) {
+            const int32_t chunk = std::min(split < splits.size() ? splits[split++] : 1, n - at);
+            const Status fs = model_forward(hp, model.weights, kv, s, &pool, tokens.data() + at, chunk, LogitsFor::All,
+                                            logits.data() + static_cast<size_t>(at) * nv);
+            if (!fs) {
+                CHECK_MSG(false, fs.message());
+                break;
+            }
+            at += chunk;
+        }
+        return logits;
+    };
+
+    const IsaLevel initial = isa_level_active();
+    for (int level = 0; level <= static_cast<int>(isa_level_supported()); ++level) {
+        set_isa_level(static_cast<IsaLevel>(level));
+        const auto one_by_one = run(1, {});
+        CHECK(run(1, {n}) == one_by_one);
+        CHECK(run(2, {n}) == one_by_one);
+        CHECK(run(3, {5, 1, 7, 2}) == one_by_one);
+        CHECK(run(2, {1, 16, 3}) == one_by_one);
+    }
+    set_isa_level(initial);
+
+    // Rolling back the KV and recomputing gives the same logits again.
+    ThreadPool pool(2);
+    KvCache kv;
+    kv.init(hp, 128);
+    ForwardScratch s;
+    s.init(hp, 64, 128);
+    std::vector<float> a(nv), b(nv);
+    CHECK(model_forward(hp, model.weights, kv, s, &pool, tokens.data(), n, LogitsFor::Last, a.data()).is_ok());
+    kv.rollback(3);
+    CHECK_EQ(kv.n_past, 3);
+    CHECK(model_forward(hp, model.weights, kv, s, &pool, tokens.data() + 3, n - 3, LogitsFor::Last, b.data()).is_ok());
+    CHECK(a == b);
+    // A batch past the context is refused without changing the cache.
+    std::vector<int32_t> many(64, 5);
+    CHECK(model_forward(hp, model.weights, kv, s, &pool, many.data(), 64, LogitsFor::Last, b.data()).is_ok());
+    const int32_t before = kv.n_past;
+    CHECK(before + 64 > kv.n_ctx);
+    CHECK(!model_forward(hp, model.weights, kv, s, &pool, many.data(), 64, LogitsFor::Last, b.data()).is_ok());
+    CHECK_EQ(kv.n_past, before);
+    // Token ids outside the vocabulary are refused.
+    const int32_t bad = 100000;
+    CHECK(!model_forward(hp, model.weights, kv, s, &pool, &bad, 1, LogitsFor::Last, b.data()).is_ok());
+}
+
+}  // namespace
+
+int main() {
+    test_greedy_matches_llama_cpp();
+    test_batch_and_thread_invariance();
+    return check::summary("test-model");
+}
