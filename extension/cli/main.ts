@@ -1,0 +1,113 @@
+// `specqd` command-line tool: the engine outside VS Code, over the same facade the extension uses.
+import * as fs from 'node:fs';
+
+import { Engine, inspect } from '../engine';
+import { parseArgs, UsageError } from './args';
+import { formatInspection } from './format';
+
+const USAGE = `usage:
+  specqd inspect <model.gguf> [--json]
+      describe a GGUF model file
+  specqd complete --model M.gguf (--prompt TEXT | --prefix-file F --suffix-file F)
+                  [--max-tokens N] [--threads T] [--context N] [--stop S] [--json]
+      greedy completion; prints the text, then token ids and speed (or everything as JSON)
+  specqd --help`;
+
+/** Exit codes: 0 ok, 1 the operation failed (bad file...), 2 bad usage. */
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h') {
+    process.stdout.write(`${USAGE}\n`);
+    return command === undefined ? 2 : 0;
+  }
+  try {
+    switch (command) {
+      case 'inspect':
+        return await runInspect(rest);
+      case 'complete':
+        return await runComplete(rest);
+      default:
+        throw new UsageError(`unknown command '${command}'`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`specqd ${command}: ${error.message}\n${USAGE}\n`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+async function runInspect(args: string[]): Promise<number> {
+  const { options, positional } = parseArgs(args, { json: { kind: 'flag' } });
+  const [file, ...extra] = positional;
+  if (file === undefined || extra.length > 0) throw new UsageError('expected one model file');
+  const result = await inspect(file);
+  process.stdout.write(options.get('json') ? `${JSON.stringify(result, null, 2)}\n` : `${formatInspection(result)}\n`);
+  return 0;
+}
+
+async function runComplete(args: string[]): Promise<number> {
+  const { options, positional } = parseArgs(args, {
+    model: { kind: 'string' },
+    prompt: { kind: 'string' },
+    'prefix-file': { kind: 'string' },
+    'suffix-file': { kind: 'string' },
+    'max-tokens': { kind: 'int' },
+    threads: { kind: 'int' },
+    context: { kind: 'int' },
+    stop: { kind: 'string' },
+    json: { kind: 'flag' },
+  });
+  if (positional.length > 0) throw new UsageError(`unexpected argument '${positional[0]}'`);
+  const model = options.get('model');
+  if (typeof model !== 'string') throw new UsageError('--model is required');
+  const prompt = options.get('prompt');
+  const prefixFile = options.get('prefix-file');
+  const suffixFile = options.get('suffix-file');
+  const fim = prefixFile !== undefined || suffixFile !== undefined;
+  if (fim === (prompt !== undefined)) throw new UsageError('give either --prompt, or --prefix-file and --suffix-file');
+  if (fim && (typeof prefixFile !== 'string' || typeof suffixFile !== 'string')) {
+    throw new UsageError('--prefix-file and --suffix-file go together');
+  }
+  const engine = await Engine.load({
+    target: model,
+    ...(options.has('threads') ? { threads: options.get('threads') as number } : {}),
+    ...(options.has('context') ? { contextLength: options.get('context') as number } : {}),
+  });
+  try {
+    const stop = options.get('stop');
+    const result = await engine.complete({
+      ...(fim
+        ? { prefix: fs.readFileSync(prefixFile as string, 'utf8'), suffix: fs.readFileSync(suffixFile as string, 'utf8') }
+        : { prompt: prompt as string }),
+      maxTokens: (options.get('max-tokens') as number | undefined) ?? 64,
+      ...(typeof stop === 'string' ? { stop: [stop] } : {}),
+    });
+    if (options.get('json')) {
+      process.stdout.write(`${JSON.stringify({ ...result, engine: engine.info() }, null, 2)}\n`);
+    } else {
+      const s = result.stats;
+      process.stdout.write(`${result.text}\n`);
+      process.stderr.write(
+        `\n[tokens ${result.tokens.join(',')}]\n` +
+          `[prompt ${s.promptTokens} tokens (${s.reusedTokens} reused) in ${s.prefillMs.toFixed(1)} ms, ` +
+          `${s.prefillTokensPerSecond.toFixed(1)} tok/s; generated ${s.generatedTokens} in ${s.decodeMs.toFixed(1)} ms, ` +
+          `${s.decodeTokensPerSecond.toFixed(1)} tok/s; stop: ${result.stopReason}; kernels ${engine.info().kernelPath}]\n`,
+      );
+    }
+  } finally {
+    engine.close();
+  }
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`specqd: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

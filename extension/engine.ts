@@ -1,0 +1,299 @@
+// The engine facade: the only module that loads the native addon. It validates arguments, gives the typed API of
+// DESIGN.md, and turns the addon's plain objects into these types. Nothing here imports `vscode`, so the CLI and
+// plain-Node tests use it too.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** How a tensor type contributes to a model file. */
+export interface TensorTypeSummary {
+  type: string;
+  count: number;
+  bytes: number;
+}
+
+export interface ModelHparams {
+  name: string;
+  contextLength: number;
+  embeddingLength: number;
+  blockCount: number;
+  feedForwardLength: number;
+  headCount: number;
+  headCountKv: number;
+  headDim: number;
+  ropeDimensionCount: number;
+  ropeFreqBase: number;
+  rmsEpsilon: number;
+  vocabularyRows: number;
+  qkvBias: boolean;
+  tiedOutput: boolean;
+}
+
+export interface TokenizerSummary {
+  model: string;
+  pre: string;
+  ok: boolean;
+  error?: string;
+  size: number;
+  bos: number;
+  eos: number;
+  fim: { supported: boolean; prefix: number; suffix: number; middle: number };
+}
+
+/** What `inspect()` learns about a GGUF file without loading its weights. */
+export interface ModelInspection {
+  path: string;
+  fileSize: number;
+  ggufVersion: number;
+  metadataCount: number;
+  tensorCount: number;
+  architecture: string;
+  supported: boolean;
+  unsupportedReason?: string;
+  hparams?: ModelHparams;
+  tensorTypes: TensorTypeSummary[];
+  tensorBytes: number;
+  parameters: number;
+  tokenizer: TokenizerSummary;
+  memory?: { contextLength: number; kvBytesPerToken: number; estimatedBytes: number };
+}
+
+export interface EngineOptions {
+  /** Path of the target model (GGUF: F32, F16, BF16 or Q8_0 weights). */
+  target: string;
+  /** Compute threads; default one per core, at most 8. */
+  threads?: number;
+  /** Tokens of context; default the model's training context, at most 4096. */
+  contextLength?: number;
+}
+
+/** A completion: either `prompt`, or fill-in-the-middle with `prefix` and `suffix`. */
+export interface CompletionRequest {
+  prompt?: string;
+  prefix?: string;
+  suffix?: string;
+  maxTokens: number;
+  /** The text ends before the first stop string found. */
+  stop?: string[];
+  /** Stop generating after this many milliseconds (the text so far is returned). */
+  timeBudgetMs?: number;
+  /** Aborting rejects the request with an AbortError; a running request stops after its current forward pass. */
+  signal?: AbortSignal;
+}
+
+export type StopReason = 'eog' | 'max_tokens' | 'stop' | 'cancelled' | 'time_budget' | 'context_full';
+
+export interface CompletionStats {
+  promptTokens: number;
+  reusedTokens: number;
+  generatedTokens: number;
+  prefillMs: number;
+  decodeMs: number;
+  totalMs: number;
+  prefillTokensPerSecond: number;
+  decodeTokensPerSecond: number;
+}
+
+export interface CompletionResult {
+  text: string;
+  tokens: number[];
+  promptTokens: number[];
+  stopReason: StopReason;
+  stats: CompletionStats;
+}
+
+export interface EngineStats {
+  requests: number;
+  cancelled: number;
+  promptTokens: number;
+  reusedTokens: number;
+  generatedTokens: number;
+  prefillMs: number;
+  decodeMs: number;
+  prefillTokensPerSecond: number;
+  decodeTokensPerSecond: number;
+  last: CompletionStats;
+}
+
+export interface EngineInfo {
+  architecture: string;
+  contextLength: number;
+  threads: number;
+  fim: boolean;
+  kernelPath: string;
+}
+
+interface NativeRequest {
+  prompt?: string;
+  prefix?: string;
+  suffix?: string;
+  fim: boolean;
+  maxTokens: number;
+  stop?: string[];
+  timeBudgetMs?: number;
+}
+
+interface NativeEngine {
+  complete(request: NativeRequest, id: number): Promise<CompletionResult>;
+  cancel(id: number): void;
+  stats(): EngineStats;
+  info(): EngineInfo | null;
+  close(): void;
+}
+
+/** The raw addon surface. Kept private: callers use the typed functions below. */
+interface NativeAddon {
+  abiVersion: number;
+  inspect(path: string): Promise<ModelInspection>;
+  loadEngine(options: EngineOptions): Promise<NativeEngine>;
+}
+
+/** Where the addon was found, for logs and `specqd --version`. */
+export interface AddonLocation {
+  path: string;
+  tried: string[];
+}
+
+let addon: NativeAddon | undefined;
+let addonLocation: AddonLocation | undefined;
+
+/**
+ * The places the addon may be, in order: an explicit override, next to the bundle (dist/, also inside a VSIX), and
+ * the cmake-js build folder of a source checkout (for tests that run compiled TypeScript from out/).
+ */
+export function addonCandidates(): string[] {
+  const candidates: string[] = [];
+  const override = process.env.SPECQD_ADDON;
+  if (override) candidates.push(path.resolve(override));
+  for (const up of ['.', '..', '../..']) {
+    candidates.push(path.resolve(__dirname, up, 'specqd.node'));
+    candidates.push(path.resolve(__dirname, up, 'dist', 'specqd.node'));
+    candidates.push(path.resolve(__dirname, up, 'build', 'Release', 'specqd.node'));
+  }
+  return [...new Set(candidates)];
+}
+
+function loadAddon(): NativeAddon {
+  if (addon) return addon;
+  const tried: string[] = [];
+  for (const candidate of addonCandidates()) {
+    tried.push(candidate);
+    if (!fs.existsSync(candidate)) continue;
+    // A .node file is loaded by Node's own module loader; esbuild leaves a require of a variable alone.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const loaded = require(candidate) as NativeAddon;
+    if (loaded.abiVersion !== 1) {
+      throw new Error(`SpecQD native engine at ${candidate} has ABI ${String(loaded.abiVersion)}, expected 1; rebuild it`);
+    }
+    addon = loaded;
+    addonLocation = { path: candidate, tried };
+    return loaded;
+  }
+  throw new Error(`SpecQD native engine not found; run "npm run build". Looked in:\n  ${tried.join('\n  ')}`);
+}
+
+/** Which addon file is in use (loads it if needed). */
+export function nativeAddonLocation(): AddonLocation {
+  loadAddon();
+  return addonLocation as AddonLocation;
+}
+
+/** Describes a GGUF model file. Rejects with the engine's message when the file is missing or not a valid GGUF. */
+export async function inspect(modelPath: string): Promise<ModelInspection> {
+  if (typeof modelPath !== 'string' || modelPath.length === 0) {
+    throw new TypeError('inspect(path): path must be a non-empty string');
+  }
+  return loadAddon().inspect(path.resolve(modelPath));
+}
+
+function abortError(): Error {
+  const error = new Error('the completion was cancelled');
+  error.name = 'AbortError';
+  return error;
+}
+
+function checkOptionalNumber(value: unknown, what: string, min: number, max: number): void {
+  if (value === undefined) return;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new TypeError(`${what} must be an integer in ${min}..${max}`);
+  }
+}
+
+/**
+ * A loaded model. Requests run one at a time in the order they were made (the engine keeps one KV cache and reuses
+ * the longest common prompt prefix between consecutive requests); a request aborted while it waits never reaches
+ * the engine.
+ */
+export class Engine {
+  private nextId = 1;
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  private constructor(private readonly native: NativeEngine) {}
+
+  static async load(options: EngineOptions): Promise<Engine> {
+    if (typeof options?.target !== 'string' || options.target.length === 0) {
+      throw new TypeError('Engine.load: target must be the path of a GGUF model');
+    }
+    checkOptionalNumber(options.threads, 'Engine.load: threads', 0, 256);
+    checkOptionalNumber(options.contextLength, 'Engine.load: contextLength', 0, 1 << 20);
+    const native = await loadAddon().loadEngine({ ...options, target: path.resolve(options.target) });
+    return new Engine(native);
+  }
+
+  complete(request: CompletionRequest): Promise<CompletionResult> {
+    if (this.closed) return Promise.reject(new Error('the engine is closed'));
+    const fim = request.prefix !== undefined || request.suffix !== undefined;
+    if (fim && request.prompt !== undefined) {
+      return Promise.reject(new TypeError('complete: give either prompt, or prefix and suffix, not both'));
+    }
+    if (!fim && typeof request.prompt !== 'string') {
+      return Promise.reject(new TypeError('complete: prompt (or prefix and suffix) must be a string'));
+    }
+    if (!Number.isInteger(request.maxTokens) || request.maxTokens < 0 || request.maxTokens > 1_000_000) {
+      return Promise.reject(new TypeError('complete: maxTokens must be an integer in 0..1000000'));
+    }
+    const nativeRequest: NativeRequest = {
+      fim,
+      maxTokens: request.maxTokens,
+      ...(fim ? { prefix: request.prefix ?? '', suffix: request.suffix ?? '' } : { prompt: request.prompt }),
+      ...(request.stop ? { stop: request.stop } : {}),
+      ...(request.timeBudgetMs !== undefined ? { timeBudgetMs: request.timeBudgetMs } : {}),
+    };
+    const signal = request.signal;
+    const run = async (): Promise<CompletionResult> => {
+      if (signal?.aborted) throw abortError();
+      if (this.closed) throw new Error('the engine is closed');
+      const id = this.nextId++;
+      const onAbort = (): void => this.native.cancel(id);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        const result = await this.native.complete(nativeRequest, id);
+        if (result.stopReason === 'cancelled') throw abortError();
+        return result;
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+      }
+    };
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  /** Cumulative figures since load, and the last request's. */
+  stats(): EngineStats {
+    return this.native.stats();
+  }
+
+  info(): EngineInfo {
+    const info = this.native.info();
+    if (!info) throw new Error('the engine is closed');
+    return info;
+  }
+
+  /** Cancels what is running and releases the model once it has stopped. Safe to call twice. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.native.close();
+  }
+}

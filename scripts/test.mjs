@@ -1,0 +1,36 @@
+// `npm test`: every check the project has, in order, with one pass/fail line per step and a summary at the end.
+//   typecheck + compile tests -> lint + layer rules -> build -> native tests (CTest) -> TypeScript unit tests (mocha)
+// Later steps still run after a failure, so one run shows everything that is broken.
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const node = process.execPath;
+const bin = (pkg, file) => path.join(root, 'node_modules', pkg, file);
+
+const steps = [
+  ['typecheck', node, [bin('typescript', 'bin/tsc'), '-p', '.']],
+  ['lint', node, [bin('eslint', 'bin/eslint.js'), '--max-warnings', '0', '.']],
+  ['layer rules', node, ['scripts/check-layers.mjs']],
+  ['build', node, ['scripts/build.mjs']],
+  ['native tests', 'ctest', ['--test-dir', 'build', '--output-on-failure', '-j', '2']],
+  ['unit tests', node, [bin('mocha', 'bin/mocha.js'), '--recursive', 'out/test/unit']],
+];
+
+const results = [];
+for (const [name, command, args] of steps) {
+  const started = Date.now();
+  console.log(`\n=== ${name}: ${path.basename(command)} ${args.map((a) => path.relative(root, a) || a).join(' ')}`);
+  const r = spawnSync(command, args, { cwd: root, stdio: 'inherit', env: { ...process.env, FORCE_COLOR: '0' } });
+  const ok = r.status === 0;
+  results.push({ name, ok, seconds: (Date.now() - started) / 1000 });
+  console.log(`=== ${name}: ${ok ? 'ok' : `FAILED (exit ${r.status ?? r.signal})`}`);
+  if (!ok && name === 'build') break;  // nothing after the build can run without it
+}
+
+console.log('\nSummary');
+for (const r of results) console.log(`  ${r.ok ? 'pass' : 'FAIL'}  ${r.name} (${r.seconds.toFixed(1)} s)`);
+const failed = results.filter((r) => !r.ok).length + (steps.length - results.length);
+console.log(`${results.length - results.filter((r) => !r.ok).length} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);

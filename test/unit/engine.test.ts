@@ -1,0 +1,98 @@
+// The engine through the addon on stories260K: llama.cpp's greedy ids, prefix reuse, cancellation, bad input.
+import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+
+import { Engine } from '../../extension/engine';
+import { repoRoot, stories260K } from './shared-paths';
+
+// llama.cpp's tokens for BOS + "Once upon a time" and its first 16 greedy tokens (shared/models/README.md).
+const PROMPT_IDS = [1, 403, 407, 261, 378];
+const GREEDY_IDS = [432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338, 401, 396, 267, 337];
+
+describe('Engine (native addon)', function () {
+  this.timeout(60_000);
+  let engine: Engine;
+  before(async () => {
+    engine = await Engine.load({ target: stories260K, threads: 2, contextLength: 512 });
+  });
+  after(() => engine.close());
+
+  it('completes greedily with the same tokens as llama.cpp', async () => {
+    const r = await engine.complete({ prompt: 'Once upon a time', maxTokens: 16 });
+    assert.deepEqual(r.promptTokens, PROMPT_IDS);
+    assert.deepEqual(r.tokens, GREEDY_IDS);
+    assert.ok(r.text.startsWith(', there was a little girl named Lily. She loved to play'));
+    assert.equal(r.stopReason, 'max_tokens');
+    assert.equal(r.stats.generatedTokens, 16);
+    assert.ok(r.stats.decodeTokensPerSecond > 0);
+  });
+
+  it('reuses the cached prompt prefix and counts it', async () => {
+    const r = await engine.complete({ prompt: 'Once upon a time', maxTokens: 4 });
+    assert.equal(r.stats.reusedTokens, PROMPT_IDS.length - 1);
+    const s = engine.stats();
+    assert.ok(s.requests >= 2);
+    assert.ok(s.reusedTokens >= PROMPT_IDS.length - 1);
+    assert.equal(s.last.generatedTokens, 4);
+  });
+
+  it('rejects an aborted request with AbortError, and keeps working', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    await assert.rejects(engine.complete({ prompt: 'Once upon a time', maxTokens: 8, signal: controller.signal }), {
+      name: 'AbortError',
+    });
+    // Abort while running: a long request stops after its current forward pass.
+    const running = new AbortController();
+    const long = engine.complete({ prompt: 'Once upon a time', maxTokens: 400, signal: running.signal });
+    setTimeout(() => running.abort(), 1);
+    await assert.rejects(long, { name: 'AbortError' });
+    const r = await engine.complete({ prompt: 'Once upon a time', maxTokens: 16 });
+    assert.deepEqual(r.tokens, GREEDY_IDS);
+  });
+
+  it('settles every one of many overlapping requests, in order', async () => {
+    const controllers = Array.from({ length: 40 }, () => new AbortController());
+    const all = controllers.map((c, i) =>
+      engine.complete({ prompt: `Once upon a time${' there'.repeat(i % 5)}`, maxTokens: 6, signal: c.signal }),
+    );
+    controllers.forEach((c, i) => {
+      if (i % 3 === 0) c.abort();
+    });
+    const settled = await Promise.allSettled(all);
+    settled.forEach((s, i) => {
+      if (i % 3 === 0) assert.equal(s.status, 'rejected');
+      else assert.equal(s.status, 'fulfilled');
+    });
+  });
+
+  it('refuses bad input with clear messages', async () => {
+    await assert.rejects(engine.complete({ prompt: 'x'.repeat(3000), maxTokens: 4 }), /longer than the context length/);
+    await assert.rejects(engine.complete({ prefix: 'a', suffix: 'b', maxTokens: 4 }), /fill-in-the-middle/);
+    await assert.rejects(engine.complete({ prompt: 'a', maxTokens: -1 }), /maxTokens/);
+    await assert.rejects(Engine.load({ target: path.join(repoRoot, 'no-such-model.gguf') }), /cannot open/);
+    const r = await engine.complete({ prompt: 'Once upon a time', maxTokens: 0 });
+    assert.deepEqual(r.tokens, []);
+  });
+
+  it('bin/specqd complete --json prints llama.cpp\'s ids', () => {
+    const cli = path.join(repoRoot, 'bin', 'specqd');
+    const out = spawnSync(
+      process.execPath,
+      [cli, 'complete', '--model', stories260K, '--prompt', 'Once upon a time', '--max-tokens', '16', '--json'],
+      { encoding: 'utf8' },
+    );
+    assert.equal(out.status, 0, out.stderr);
+    const json = JSON.parse(out.stdout) as { tokens: number[]; promptTokens: number[]; text: string };
+    assert.deepEqual(json.promptTokens, PROMPT_IDS);
+    assert.deepEqual(json.tokens, GREEDY_IDS);
+  });
+
+  it('a closed engine refuses new requests', async () => {
+    const e = await Engine.load({ target: stories260K, threads: 1 });
+    e.close();
+    e.close();
+    await assert.rejects(e.complete({ prompt: 'a', maxTokens: 1 }), /closed/);
+  });
+});
