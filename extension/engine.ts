@@ -132,8 +132,31 @@ interface NativeRequest {
   timeBudgetMs?: number;
 }
 
+/** Teacher forcing: for every position, the model's top token for the next position and its logit margin. */
+export interface Evaluation {
+  top1: number[];
+  margin: number[];
+}
+
+export type WeightType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'mxfp4';
+
+export interface ConvertOptions {
+  type: WeightType;
+  /** Keep the output head in its original type. */
+  keepHead?: boolean;
+}
+
+export interface ConvertReport {
+  converted: number;
+  /** "tensor: reason" for matrices left in their type. */
+  kept: string[];
+  bytesIn: number;
+  bytesOut: number;
+}
+
 interface NativeEngine {
   complete(request: NativeRequest, id: number): Promise<CompletionResult>;
+  evaluate(tokens: number[]): Promise<Evaluation>;
   cancel(id: number): void;
   stats(): EngineStats;
   info(): EngineInfo | null;
@@ -145,6 +168,7 @@ interface NativeAddon {
   abiVersion: number;
   inspect(path: string): Promise<ModelInspection>;
   loadEngine(options: EngineOptions): Promise<NativeEngine>;
+  convert(src: string, dst: string, options: ConvertOptions): Promise<ConvertReport>;
 }
 
 /** Where the addon was found, for logs and `specqd --version`. */
@@ -203,6 +227,18 @@ export async function inspect(modelPath: string): Promise<ModelInspection> {
     throw new TypeError('inspect(path): path must be a non-empty string');
   }
   return loadAddon().inspect(path.resolve(modelPath));
+}
+
+/**
+ * Writes a copy of a model with its weight matrices cast to `options.type` (atomically: a temporary file beside
+ * `dst`, then a rename). Rejects with the engine's message on a bad source or an unwritable destination.
+ */
+export async function convert(src: string, dst: string, options: ConvertOptions): Promise<ConvertReport> {
+  if (typeof src !== 'string' || typeof dst !== 'string' || !src || !dst) {
+    throw new TypeError('convert(src, dst): both paths must be non-empty strings');
+  }
+  if (path.resolve(src) === path.resolve(dst)) throw new Error('convert: the output must not overwrite the input');
+  return loadAddon().convert(path.resolve(src), path.resolve(dst), options);
 }
 
 function abortError(): Error {
@@ -274,6 +310,15 @@ export class Engine {
         signal?.removeEventListener('abort', onAbort);
       }
     };
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  /** Teacher-forced predictions for every position of `tokens` (resets the prompt cache). */
+  evaluate(tokens: number[]): Promise<Evaluation> {
+    if (this.closed) return Promise.reject(new Error('the engine is closed'));
+    const run = (): Promise<Evaluation> => this.native.evaluate(tokens);
     const result = this.queue.then(run, run);
     this.queue = result.catch(() => undefined);
     return result;

@@ -16,6 +16,9 @@ const steps = [
   ['build', node, ['scripts/build.mjs']],
   ['native tests', 'ctest', ['--test-dir', 'build', '--output-on-failure', '-j', '2']],
   ['unit tests', node, [bin('mocha', 'bin/mocha.js'), '--recursive', 'out/test/unit']],
+  // llama.cpp as the reference lives in its own package so its optional GPU builds are never installed.
+  ['llama.cpp reference install', 'npm', ['ci', '--prefix', 'test/parity', '--omit=optional', '--no-audit', '--no-fund']],
+  ['llama.cpp parity', node, ['test/parity/parity.mjs']],
 ];
 
 const results = [];

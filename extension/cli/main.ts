@@ -1,7 +1,7 @@
 // `specqd` command-line tool: the engine outside VS Code, over the same facade the extension uses.
 import * as fs from 'node:fs';
 
-import { Engine, inspect } from '../engine';
+import { convert, Engine, inspect, type WeightType } from '../engine';
 import { parseArgs, UsageError } from './args';
 import { formatInspection } from './format';
 
@@ -11,6 +11,8 @@ const USAGE = `usage:
   specqd complete --model M.gguf (--prompt TEXT | --prefix-file F --suffix-file F)
                   [--max-tokens N] [--threads T] [--context N] [--stop S] [--json]
       greedy completion; prints the text, then token ids and speed (or everything as JSON)
+  specqd convert <in.gguf> <out.gguf> --type f32|f16|bf16|q8_0 [--keep-head]
+      copy a model with its weight matrices cast to another type (atomic write)
   specqd --help`;
 
 /** Exit codes: 0 ok, 1 the operation failed (bad file...), 2 bad usage. */
@@ -26,6 +28,8 @@ async function main(argv: string[]): Promise<number> {
         return await runInspect(rest);
       case 'complete':
         return await runComplete(rest);
+      case 'convert':
+        return await runConvert(rest);
       default:
         throw new UsageError(`unknown command '${command}'`);
     }
@@ -44,6 +48,24 @@ async function runInspect(args: string[]): Promise<number> {
   if (file === undefined || extra.length > 0) throw new UsageError('expected one model file');
   const result = await inspect(file);
   process.stdout.write(options.get('json') ? `${JSON.stringify(result, null, 2)}\n` : `${formatInspection(result)}\n`);
+  return 0;
+}
+
+const WEIGHT_TYPES: WeightType[] = ['f32', 'f16', 'bf16', 'q8_0', 'mxfp4'];
+
+async function runConvert(args: string[]): Promise<number> {
+  const { options, positional } = parseArgs(args, { type: { kind: 'string' }, 'keep-head': { kind: 'flag' } });
+  const [src, dst, ...extra] = positional;
+  if (src === undefined || dst === undefined || extra.length > 0) throw new UsageError('expected <in.gguf> <out.gguf>');
+  const type = options.get('type');
+  if (typeof type !== 'string' || !WEIGHT_TYPES.includes(type as WeightType)) {
+    throw new UsageError(`--type must be one of ${WEIGHT_TYPES.join(', ')}`);
+  }
+  const report = await convert(src, dst, { type: type as WeightType, keepHead: options.get('keep-head') === true });
+  process.stdout.write(
+    `${dst}: ${report.converted} matrices converted to ${type}; ${report.bytesIn} -> ${report.bytesOut} bytes of tensors\n` +
+      report.kept.map((k) => `  kept: ${k}\n`).join(''),
+  );
   return 0;
 }
 

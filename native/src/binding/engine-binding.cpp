@@ -50,7 +50,8 @@ public:
         return DefineClass(env, "Engine",
                            {InstanceMethod("complete", &EngineWrap::complete),
                             InstanceMethod("cancel", &EngineWrap::cancel), InstanceMethod("stats", &EngineWrap::stats),
-                            InstanceMethod("close", &EngineWrap::close), InstanceMethod("info", &EngineWrap::info)});
+                            InstanceMethod("close", &EngineWrap::close), InstanceMethod("info", &EngineWrap::info),
+                            InstanceMethod("evaluate", &EngineWrap::evaluate)});
     }
 
     explicit EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EngineWrap>(info) {}
@@ -59,6 +60,7 @@ public:
 
 private:
     Napi::Value complete(const Napi::CallbackInfo& info);
+    Napi::Value evaluate(const Napi::CallbackInfo& info);
     Napi::Value cancel(const Napi::CallbackInfo& info) {
         if (info.Length() >= 1 && info[0].IsNumber()) {
             const double id = info[0].As<Napi::Number>().DoubleValue();
@@ -184,6 +186,38 @@ private:
     std::shared_ptr<std::atomic<bool>> cancel_;
 };
 
+class EvaluateWorker : public Napi::AsyncWorker {
+public:
+    EvaluateWorker(Napi::Env env, std::shared_ptr<Engine> engine, std::vector<int32_t> tokens)
+        : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), engine_(std::move(engine)),
+          tokens_(std::move(tokens)) {}
+    Napi::Promise promise() { return deferred_.Promise(); }
+    void Execute() override {
+        const Status st = engine_->evaluate(tokens_, &predictions_);
+        if (!st) SetError(st.message());
+    }
+    void OnOK() override {
+        Napi::Env env = Env();
+        Napi::Array top1 = Napi::Array::New(env, predictions_.size());
+        Napi::Array margin = Napi::Array::New(env, predictions_.size());
+        for (size_t i = 0; i < predictions_.size(); ++i) {
+            top1.Set(static_cast<uint32_t>(i), predictions_[i].top1);
+            margin.Set(static_cast<uint32_t>(i), predictions_[i].margin);
+        }
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("top1", top1);
+        o.Set("margin", margin);
+        deferred_.Resolve(o);
+    }
+    void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+private:
+    Napi::Promise::Deferred deferred_;
+    std::shared_ptr<Engine> engine_;
+    std::vector<int32_t> tokens_;
+    std::vector<PositionPrediction> predictions_;
+};
+
 bool read_string(Napi::Object o, const char* key, std::string* out) {
     Napi::Value v = o.Get(key);
     if (v.IsUndefined()) return true;
@@ -242,6 +276,24 @@ Napi::Value EngineWrap::complete(const Napi::CallbackInfo& info) {
         handle->cancels[id] = flag;
     }
     auto* worker = new CompleteWorker(env, handle, std::move(engine), std::move(req), id, flag);
+    Napi::Promise p = worker->promise();
+    worker->Queue();
+    return p;
+}
+
+Napi::Value EngineWrap::evaluate(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsArray()) return reject(env, "evaluate(tokens): tokens must be an array");
+    std::shared_ptr<Engine> engine = handle->engine;
+    if (!engine) return reject(env, "the engine is closed");
+    Napi::Array a = info[0].As<Napi::Array>();
+    std::vector<int32_t> tokens(a.Length());
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+        Napi::Value v = a.Get(i);
+        if (!v.IsNumber()) return reject(env, "evaluate(tokens): tokens must be numbers");
+        tokens[i] = v.As<Napi::Number>().Int32Value();
+    }
+    auto* worker = new EvaluateWorker(env, std::move(engine), std::move(tokens));
     Napi::Promise p = worker->promise();
     worker->Queue();
     return p;

@@ -1,6 +1,7 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <cmath>
 #include <thread>
 
 #include "kernels/ops.h"
@@ -183,6 +184,44 @@ Status Engine::complete(const CompletionRequest& request, CompletionResult* resu
     }
     st.decode_ms = ms_since(t_decode);
     return finish(reason);
+}
+
+Status Engine::evaluate(const std::vector<int32_t>& tokens, std::vector<PositionPrediction>* out,
+                        const std::atomic<bool>* cancel) {
+    std::lock_guard<std::mutex> lock(request_mutex_);
+    out->clear();
+    const int32_t n = static_cast<int32_t>(tokens.size());
+    if (n == 0) return Status::error("nothing to evaluate");
+    if (n > kv_.n_ctx) {
+        return Status::error(std::to_string(n) + " tokens do not fit the context length " + std::to_string(kv_.n_ctx));
+    }
+    kv_.rollback(0);
+    cached_tokens_.clear();
+    const uint32_t n_vocab = model_.hparams.n_vocab;
+    std::vector<float> logits(static_cast<size_t>(kMaxBatch) * n_vocab);
+    for (int32_t i = 0; i < n; i += kMaxBatch) {
+        if (cancel && cancel->load()) return Status::error("cancelled");
+        const int32_t chunk = std::min(kMaxBatch, n - i);
+        const Status st = model_forward(model_.hparams, model_.weights, kv_, scratch_, pool_.get(), tokens.data() + i,
+                                        chunk, LogitsFor::All, logits.data());
+        if (!st) {
+            kv_.rollback(0);
+            return st;
+        }
+        for (int32_t t = 0; t < chunk; ++t) {
+            const float* row = logits.data() + static_cast<size_t>(t) * n_vocab;
+            PositionPrediction p;
+            p.top1 = static_cast<int32_t>(argmax(row, n_vocab));
+            float second = -INFINITY;
+            for (uint32_t v = 0; v < n_vocab; ++v) {
+                if (static_cast<int32_t>(v) != p.top1 && row[v] > second) second = row[v];
+            }
+            p.margin = row[p.top1] - second;
+            out->push_back(p);
+        }
+    }
+    cached_tokens_ = tokens;
+    return Status::ok();
 }
 
 EngineStats Engine::stats() const {

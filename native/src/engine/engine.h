@@ -71,12 +71,23 @@ struct EngineStats {
     CompletionStats last;
 };
 
+// What the model predicts after a position, under teacher forcing.
+struct PositionPrediction {
+    int32_t top1 = 0;     // argmax of the logits (lowest id on ties)
+    float margin = 0;     // logit of top1 minus the second-highest logit
+};
+
 class Engine {
 public:
     static Status load(const EngineOptions& options, std::unique_ptr<Engine>* out);
 
     Status complete(const CompletionRequest& request, CompletionResult* result);
     EngineStats stats() const;
+
+    // Teacher forcing: runs `tokens` through the model from position 0 and returns, for every position i, the
+    // prediction for position i + 1. Used by parity tests and agreement measurements. Resets the prompt cache.
+    Status evaluate(const std::vector<int32_t>& tokens, std::vector<PositionPrediction>* out,
+                    const std::atomic<bool>* cancel = nullptr);
 
     const Model& model() const { return model_; }
     int32_t context_length() const { return kv_.n_ctx; }

@@ -1,0 +1,169 @@
+#include "model/convert.h"
+
+#include <cmath>
+#include <cstring>
+#include <regex>
+
+#include "base/float-convert.h"
+#include "gguf/gguf-reader.h"
+#include "gguf/gguf-writer.h"
+#include "kernels/matmul.h"
+
+namespace specqd {
+namespace {
+
+// llama_ftype numbers for general.file_type (they differ from ggml type ids).
+uint32_t file_type_of(GgmlType type) {
+    switch (type) {
+        case GgmlType::F32: return 0;
+        case GgmlType::F16: return 1;
+        case GgmlType::Q8_0: return 7;
+        case GgmlType::BF16: return 32;
+        case GgmlType::MXFP4: return 38;
+        default: return 0;
+    }
+}
+
+bool is_projection(const std::string& name) {
+    static const std::regex re(R"(blk\.\d+\.(attn_q|attn_k|attn_v|attn_output|ffn_gate|ffn_up|ffn_down)\.weight)");
+    return std::regex_match(name, re);
+}
+
+}  // namespace
+
+bool parse_weight_type(const std::string& name, GgmlType* out) {
+    if (name == "f32" || name == "F32") *out = GgmlType::F32;
+    else if (name == "f16" || name == "F16") *out = GgmlType::F16;
+    else if (name == "bf16" || name == "BF16") *out = GgmlType::BF16;
+    else if (name == "q8_0" || name == "Q8_0") *out = GgmlType::Q8_0;
+    else if (name == "mxfp4" || name == "MXFP4") *out = GgmlType::MXFP4;
+    else return false;
+    return true;
+}
+
+bool quantize_row(GgmlType type, const float* x, int64_t n, void* out) {
+    switch (type) {
+        case GgmlType::F32: std::memcpy(out, x, sizeof(float) * n); return true;
+        case GgmlType::F16: {
+            auto* o = static_cast<uint16_t*>(out);
+            for (int64_t i = 0; i < n; ++i) o[i] = f32_to_f16(x[i]);
+            return true;
+        }
+        case GgmlType::BF16: {
+            auto* o = static_cast<uint16_t*>(out);
+            for (int64_t i = 0; i < n; ++i) o[i] = f32_to_bf16(x[i]);
+            return true;
+        }
+        case GgmlType::Q8_0: {
+            // ggml's reference: d = amax / 127, q = round(x / d), d stored as f16.
+            auto* blocks = static_cast<BlockQ8_0*>(out);
+            for (int64_t b = 0; b < n / kQ8_0BlockSize; ++b) {
+                const float* xb = x + b * kQ8_0BlockSize;
+                float amax = 0.0f;
+                for (int64_t j = 0; j < kQ8_0BlockSize; ++j) amax = std::max(amax, std::fabs(xb[j]));
+                const float d = amax / 127.0f;
+                const float id = d != 0.0f ? 1.0f / d : 0.0f;
+                blocks[b].d = f32_to_f16(d);
+                for (int64_t j = 0; j < kQ8_0BlockSize; ++j) {
+                    blocks[b].qs[j] = static_cast<int8_t>(std::roundf(xb[j] * id));
+                }
+            }
+            return true;
+        }
+        default: return false;
+    }
+}
+
+Status convert_model(const std::string& src, const std::string& dst, const ConvertOptions& options,
+                     ConvertReport* report) {
+    *report = ConvertReport();
+    GgufFile in;
+    SPECQD_TRY(in.open(src));
+    const auto target = ggml_type_traits(static_cast<uint32_t>(options.type));
+    std::vector<float> probe(32);
+    std::vector<uint8_t> probe_out(64);
+    if (!target || !quantize_row(options.type, probe.data(), 32, probe_out.data())) {
+        return Status::error("cannot convert to " + ggml_type_name(static_cast<uint32_t>(options.type)) +
+                             ": no quantizer for that type in this build");
+    }
+    const bool tied = in.find_tensor("output.weight") == nullptr;
+
+    // Decide each tensor's output type.
+    struct Plan {
+        const TensorInfo* t;
+        GgmlType out_type;
+    };
+    std::vector<Plan> plan;
+    const bool head_from_embedding = tied && !options.keep_head && !options.convert_embedding;
+    for (const TensorInfo& t : in.tensors()) {
+        bool wanted = is_projection(t.name) || (t.name == "output.weight" && !options.keep_head) ||
+                      (t.name == "token_embd.weight" && options.convert_embedding);
+        GgmlType out_type = t.type;
+        if (wanted && t.n_dims == 2) {
+            if (t.ne[0] % target->block_elements != 0) {
+                report->kept.push_back(t.name + ": row length " + std::to_string(t.ne[0]) + " is not a multiple of " +
+                                       std::to_string(target->block_elements));
+            } else if (!matmul_supports(t.type)) {
+                report->kept.push_back(t.name + ": source type " + ggml_type_name(static_cast<uint32_t>(t.type)) +
+                                       " cannot be read");
+            } else {
+                out_type = options.type;
+            }
+        }
+        plan.push_back({&t, out_type});
+    }
+
+    GgufWriter out;
+    for (const auto& [key, value] : in.metadata()) out.set(key, value);
+    out.set("general.file_type", GgufValue::of_u32(file_type_of(options.type)));
+    out.set("general.quantization_version", GgufValue::of_u32(2));
+    const size_t slash = src.find_last_of('/');
+    out.set("specqd.converted_from", GgufValue::of_string(slash == std::string::npos ? src : src.substr(slash + 1)));
+    if (in.alignment() != 32) out.set_alignment(in.alignment());
+    for (const Plan& p : plan) {
+        SPECQD_TRY(out.add_tensor(p.t->name, p.out_type, std::vector<uint64_t>(p.t->ne, p.t->ne + p.t->n_dims)));
+    }
+    // A tied model whose head is cast while its embedding is kept gets a separate, converted output.weight.
+    const TensorInfo* embd = in.find_tensor("token_embd.weight");
+    if (head_from_embedding && embd && embd->n_dims == 2 && embd->ne[0] % target->block_elements == 0 &&
+        matmul_supports(embd->type)) {
+        SPECQD_TRY(out.add_tensor("output.weight", options.type, {embd->ne[0], embd->ne[1]}));
+        plan.push_back({embd, options.type});
+    }
+    SPECQD_TRY(out.open(dst));
+
+    uint64_t total = 0, done = 0;
+    for (const Plan& p : plan) total += p.t->n_bytes;
+    std::vector<float> row;
+    std::vector<uint8_t> buffer;
+    for (size_t i = 0; i < plan.size(); ++i) {
+        const Plan& p = plan[i];
+        if (options.cancel && options.cancel->load()) {
+            out.abort();
+            return Status::error("cancelled");
+        }
+        const TensorInfo& t = *p.t;
+        report->bytes_in += t.n_bytes;
+        if (p.out_type == t.type) {
+            SPECQD_TRY(out.write_tensor_data(t.data, t.n_bytes));
+            report->bytes_out += t.n_bytes;
+        } else {
+            const WeightView w{t.type, t.data, static_cast<int64_t>(t.rows()), static_cast<int64_t>(t.ne[0])};
+            const uint64_t out_row_bytes = GgufWriter::tensor_bytes(p.out_type, {t.ne[0]});
+            buffer.resize(out_row_bytes * w.rows);
+            row.resize(static_cast<size_t>(w.cols));
+            for (int64_t r = 0; r < w.rows; ++r) {
+                ref::dequantize_row(w, r, row.data());
+                quantize_row(p.out_type, row.data(), w.cols, buffer.data() + out_row_bytes * r);
+            }
+            SPECQD_TRY(out.write_tensor_data(buffer.data(), buffer.size()));
+            report->bytes_out += buffer.size();
+            report->n_converted += 1;
+        }
+        done += t.n_bytes;
+        if (options.on_progress) options.on_progress(total ? static_cast<double>(done) / total : 1.0, t.name);
+    }
+    return out.commit();
+}
+
+}  // namespace specqd

@@ -1,0 +1,48 @@
+// convert_model(): writes a copy of a GGUF model with its weight matrices cast to another type — F32, F16, BF16,
+// Q8_0 (and MXFP4 once the mxfp4 layer registers its quantizer). The basis of `specqd quantize`.
+//
+// Streaming: one tensor is converted at a time, so memory is bounded by the largest tensor, not the model.
+// Atomic: the output is written to a temporary file beside `dst`, fsynced and renamed; a failed or cancelled run
+// leaves no partial `dst` (an existing `dst` is kept) and never modifies `src`.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "gguf/ggml-type.h"
+
+namespace specqd {
+
+struct ConvertOptions {
+    GgmlType type = GgmlType::BF16;
+    // Which matrices: the seven projections of every layer always; the output head unless keep_head; the token
+    // embedding only when convert_embedding (MXFP4 keeps it: it is read one row per token).
+    bool keep_head = false;
+    bool convert_embedding = true;
+    // Called after each tensor with the fraction of input bytes done (0..1) and the tensor's name.
+    std::function<void(double fraction, const std::string& tensor)> on_progress;
+    const std::atomic<bool>* cancel = nullptr;
+};
+
+struct ConvertReport {
+    int32_t n_converted = 0;
+    std::vector<std::string> kept;  // "name: reason" for matrices left in their type
+    uint64_t bytes_in = 0;          // tensor data
+    uint64_t bytes_out = 0;
+};
+
+// Quantizes one row of n floats into `type` (n a multiple of the type's block size). Returns false for a type
+// without a quantizer. Matches ggml's reference quantizers bit for bit.
+bool quantize_row(GgmlType type, const float* x, int64_t n, void* out);
+
+Status convert_model(const std::string& src, const std::string& dst, const ConvertOptions& options,
+                     ConvertReport* report);
+
+// "f32" | "f16" | "bf16" | "q8_0" | "mxfp4" -> type; false for anything else.
+bool parse_weight_type(const std::string& name, GgmlType* out);
+
+}  // namespace specqd
