@@ -64,6 +64,26 @@ export interface EngineOptions {
   threads?: number;
   /** Tokens of context; default the model's training context, at most 4096. */
   contextLength?: number;
+  /** A smaller model with the same tokenizer, for the "draft" level. */
+  draft?: string;
+  /** The speculation stack, top first, e.g. ['target', 'draft', 'ngram']. Default: the target alone. */
+  levels?: SpeculationLevel[];
+  /** Tune draft lengths online from measured acceptance and costs (default); false: a fixed 8. */
+  adaptiveDrafts?: boolean;
+}
+
+export type SpeculationLevel = 'target' | 'mxfp4' | 'draft' | 'ngram';
+
+/** One speculation level's counters. The target has no proposals of its own. */
+export interface LevelStats {
+  name: string;
+  rounds: number;
+  proposed: number;
+  accepted: number;
+  acceptance: number;
+  meanDraftLength: number;
+  /** Time spent in this level's own forward passes or lookups. */
+  ms: number;
 }
 
 /** A completion: either `prompt`, or fill-in-the-middle with `prefix` and `suffix`. */
@@ -83,6 +103,7 @@ export interface CompletionRequest {
 export type StopReason = 'eog' | 'max_tokens' | 'stop' | 'cancelled' | 'time_budget' | 'context_full';
 
 export interface CompletionStats {
+  levels: LevelStats[];
   promptTokens: number;
   reusedTokens: number;
   generatedTokens: number;
@@ -111,6 +132,7 @@ export interface EngineStats {
   decodeMs: number;
   prefillTokensPerSecond: number;
   decodeTokensPerSecond: number;
+  levels: LevelStats[];
   last: CompletionStats;
 }
 
@@ -120,6 +142,7 @@ export interface EngineInfo {
   threads: number;
   fim: boolean;
   kernelPath: string;
+  levels: SpeculationLevel[];
 }
 
 interface NativeRequest {
@@ -272,7 +295,11 @@ export class Engine {
     }
     checkOptionalNumber(options.threads, 'Engine.load: threads', 0, 256);
     checkOptionalNumber(options.contextLength, 'Engine.load: contextLength', 0, 1 << 20);
-    const native = await loadAddon().loadEngine({ ...options, target: path.resolve(options.target) });
+    const native = await loadAddon().loadEngine({
+      ...options,
+      target: path.resolve(options.target),
+      ...(options.draft ? { draft: path.resolve(options.draft) } : {}),
+    });
     return new Engine(native);
   }
 

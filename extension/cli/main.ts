@@ -1,7 +1,7 @@
 // `specqd` command-line tool: the engine outside VS Code, over the same facade the extension uses.
 import * as fs from 'node:fs';
 
-import { convert, Engine, inspect, type WeightType } from '../engine';
+import { convert, Engine, inspect, type SpeculationLevel, type WeightType } from '../engine';
 import { parseArgs, UsageError } from './args';
 import { formatInspection } from './format';
 
@@ -10,6 +10,7 @@ const USAGE = `usage:
       describe a GGUF model file
   specqd complete --model M.gguf (--prompt TEXT | --prefix-file F --suffix-file F)
                   [--max-tokens N] [--threads T] [--context N] [--stop S] [--json]
+                  [--levels target,draft,ngram] [--draft D.gguf] [--fixed-drafts]
       greedy completion; prints the text, then token ids and speed (or everything as JSON)
   specqd convert <in.gguf> <out.gguf> --type f32|f16|bf16|q8_0 [--keep-head]
       copy a model with its weight matrices cast to another type (atomic write)
@@ -80,6 +81,9 @@ async function runComplete(args: string[]): Promise<number> {
     context: { kind: 'int' },
     stop: { kind: 'string' },
     json: { kind: 'flag' },
+    levels: { kind: 'string' },
+    draft: { kind: 'string' },
+    'fixed-drafts': { kind: 'flag' },
   });
   if (positional.length > 0) throw new UsageError(`unexpected argument '${positional[0]}'`);
   const model = options.get('model');
@@ -96,6 +100,11 @@ async function runComplete(args: string[]): Promise<number> {
     target: model,
     ...(options.has('threads') ? { threads: options.get('threads') as number } : {}),
     ...(options.has('context') ? { contextLength: options.get('context') as number } : {}),
+    ...(typeof options.get('levels') === 'string'
+      ? { levels: (options.get('levels') as string).split(',').map((l) => l.trim()) as SpeculationLevel[] }
+      : {}),
+    ...(typeof options.get('draft') === 'string' ? { draft: options.get('draft') as string } : {}),
+    ...(options.get('fixed-drafts') ? { adaptiveDrafts: false } : {}),
   });
   try {
     const stop = options.get('stop');
@@ -115,7 +124,15 @@ async function runComplete(args: string[]): Promise<number> {
         `\n[tokens ${result.tokens.join(',')}]\n` +
           `[prompt ${s.promptTokens} tokens (${s.reusedTokens} reused) in ${s.prefillMs.toFixed(1)} ms, ` +
           `${s.prefillTokensPerSecond.toFixed(1)} tok/s; generated ${s.generatedTokens} in ${s.decodeMs.toFixed(1)} ms, ` +
-          `${s.decodeTokensPerSecond.toFixed(1)} tok/s; stop: ${result.stopReason}; kernels ${engine.info().kernelPath}]\n`,
+          `${s.decodeTokensPerSecond.toFixed(1)} tok/s; stop: ${result.stopReason}; kernels ${engine.info().kernelPath}]\n` +
+          s.levels
+            .slice(1)
+            .map(
+              (l) =>
+                `[level ${l.name}: proposed ${l.proposed}, accepted ${l.accepted} (${(100 * l.acceptance).toFixed(1)}%), ` +
+                `mean draft ${l.meanDraftLength.toFixed(2)}, ${l.ms.toFixed(1)} ms]\n`,
+            )
+            .join(''),
       );
     }
   } finally {

@@ -89,6 +89,32 @@ describe('Engine (native addon)', function () {
     assert.deepEqual(json.tokens, GREEDY_IDS);
   });
 
+  it('a speculation stack gives exactly the target\'s tokens and reports each level', async () => {
+    const plain = await engine.complete({ prompt: 'Once upon a time', maxTokens: 48 });
+    const stacked = await Engine.load({ target: stories260K, threads: 2, contextLength: 512, levels: ['target', 'ngram'] });
+    try {
+      assert.deepEqual(stacked.info().levels, ['target', 'ngram']);
+      const r = await stacked.complete({ prompt: 'Once upon a time', maxTokens: 48 });
+      assert.deepEqual(r.tokens, plain.tokens);
+      assert.equal(r.stats.levels.length, 2);
+      const ngram = r.stats.levels[1];
+      assert.equal(ngram?.name, 'ngram');
+      assert.ok((ngram?.accepted ?? -1) <= (ngram?.proposed ?? 0));
+      assert.equal(stacked.stats().levels.length, 2);
+    } finally {
+      stacked.close();
+    }
+  });
+
+  it('refuses stacks it cannot build', async () => {
+    await assert.rejects(Engine.load({ target: stories260K, levels: ['target', 'draft'] }), /needs a draft model/);
+    await assert.rejects(Engine.load({ target: stories260K, levels: ['ngram', 'target'] }), /first speculation level/);
+    await assert.rejects(
+      Engine.load({ target: stories260K, levels: ['target', 'bogus' as 'ngram'] }),
+      /unknown speculation level "bogus"/,
+    );
+  });
+
   it('a closed engine refuses new requests', async () => {
     const e = await Engine.load({ target: stories260K, threads: 1 });
     e.close();

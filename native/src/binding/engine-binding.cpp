@@ -11,8 +11,26 @@
 namespace specqd::binding {
 namespace {
 
+Napi::Array levels_to_js(Napi::Env env, const std::vector<LevelStats>& levels) {
+    Napi::Array a = Napi::Array::New(env, levels.size());
+    for (size_t i = 0; i < levels.size(); ++i) {
+        const LevelStats& l = levels[i];
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("name", l.name);
+        o.Set("rounds", static_cast<double>(l.rounds));
+        o.Set("proposed", static_cast<double>(l.proposed));
+        o.Set("accepted", static_cast<double>(l.accepted));
+        o.Set("acceptance", l.acceptance());
+        o.Set("meanDraftLength", l.mean_draft());
+        o.Set("ms", l.ms);
+        a.Set(static_cast<uint32_t>(i), o);
+    }
+    return a;
+}
+
 Napi::Object completion_stats_to_js(Napi::Env env, const CompletionStats& s) {
     Napi::Object o = Napi::Object::New(env);
+    o.Set("levels", levels_to_js(env, s.levels));
     o.Set("promptTokens", s.n_prompt);
     o.Set("reusedTokens", s.n_reused);
     o.Set("generatedTokens", s.n_generated);
@@ -86,6 +104,7 @@ private:
         o.Set("decodeMs", s.decode_ms);
         o.Set("prefillTokensPerSecond", s.prefill_ms > 0 ? (s.n_prompt - s.n_reused) * 1000.0 / s.prefill_ms : 0.0);
         o.Set("decodeTokensPerSecond", s.decode_ms > 0 ? s.n_generated * 1000.0 / s.decode_ms : 0.0);
+        o.Set("levels", levels_to_js(env, s.levels));
         o.Set("last", completion_stats_to_js(env, s.last));
         return o;
     }
@@ -99,6 +118,10 @@ private:
         o.Set("threads", e.threads());
         o.Set("fim", e.model().vocab.fim_supported());
         o.Set("kernelPath", kernel_path_name());
+        const auto names = e.level_names();
+        Napi::Array levels = Napi::Array::New(env, names.size());
+        for (size_t i = 0; i < names.size(); ++i) levels.Set(static_cast<uint32_t>(i), names[i]);
+        o.Set("levels", levels);
         return o;
     }
     Napi::Value close(const Napi::CallbackInfo& info) {
@@ -311,6 +334,19 @@ Napi::Value load_engine(const Napi::CallbackInfo& info) {
     }
     options.threads = static_cast<int32_t>(threads);
     options.context_length = static_cast<int32_t>(context);
+    if (!read_string(o, "draft", &options.draft)) return reject(env, "loadEngine(): draft must be a string");
+    Napi::Value levels = o.Get("levels");
+    if (levels.IsArray()) {
+        Napi::Array a = levels.As<Napi::Array>();
+        for (uint32_t i = 0; i < a.Length(); ++i) {
+            if (!a.Get(i).IsString()) return reject(env, "loadEngine(): levels must be an array of strings");
+            options.levels.push_back(a.Get(i).As<Napi::String>().Utf8Value());
+        }
+    } else if (!levels.IsUndefined()) {
+        return reject(env, "loadEngine(): levels must be an array of strings");
+    }
+    Napi::Value adaptive = o.Get("adaptiveDrafts");
+    if (adaptive.IsBoolean()) options.adaptive_drafts = adaptive.As<Napi::Boolean>().Value();
     auto* worker = new LoadWorker(env, std::move(options));
     Napi::Promise p = worker->promise();
     worker->Queue();

@@ -9,11 +9,22 @@
 namespace specqd {
 namespace {
 
-constexpr int32_t kMaxBatch = 64;  // prefill chunk: bounds scratch memory; results do not depend on it
+// Largest batch of one forward pass: bounds scratch memory (prefill runs in chunks of this size) and is more than
+// the longest verification (a draft of 16 plus one). Results do not depend on it (batch invariance).
+constexpr int32_t kMaxBatch = 64;
 
 using Clock = std::chrono::steady_clock;
 double ms_since(Clock::time_point t0) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+// Two models share a tokenizer when every token has the same text and type.
+bool same_tokenizer(const Vocab& a, const Vocab& b) {
+    if (a.n_tokens() != b.n_tokens()) return false;
+    for (int32_t i = 0; i < a.n_tokens(); ++i) {
+        if (a.token_text(i) != b.token_text(i)) return false;
+    }
+    return true;
 }
 
 }  // namespace
@@ -41,12 +52,54 @@ Status Engine::load(const EngineOptions& options, std::unique_ptr<Engine>* out) 
     int32_t n_ctx = options.context_length;
     if (n_ctx <= 0) n_ctx = static_cast<int32_t>(std::min<uint32_t>(hp.n_ctx_train, 4096));
     if (n_ctx < 16 || n_ctx > (1 << 20)) return Status::error("context length " + std::to_string(n_ctx) + " is out of range");
+    e->n_ctx_ = n_ctx;
     e->pool_ = std::make_unique<ThreadPool>(threads);
-    SPECQD_TRY(e->kv_.init(hp, n_ctx));
-    e->scratch_.init(hp, kMaxBatch, n_ctx);
-    e->logits_.assign(hp.n_vocab, 0.0f);
+    SPECQD_TRY(e->build_stack(options));
     *out = std::move(e);
     return Status::ok();
+}
+
+Status Engine::build_stack(const EngineOptions& options) {
+    std::vector<std::string> levels = options.levels;
+    if (levels.empty()) levels = {"target"};
+    if (levels[0] != "target") return Status::error("the first speculation level must be \"target\"");
+    for (size_t i = 0; i < levels.size(); ++i) {
+        const std::string& name = levels[i];
+        if (std::count(levels.begin(), levels.end(), name) > 1) {
+            return Status::error("speculation level \"" + name + "\" is listed twice");
+        }
+        if (name == "target") {
+            if (i != 0) return Status::error("\"target\" must be the first speculation level");
+            auto level = std::make_unique<ModelLevel>("target", &model_.hparams, &model_.weights);
+            SPECQD_TRY(level->init(n_ctx_, kMaxBatch));
+            stack_.add_level(std::move(level));
+        } else if (name == "draft") {
+            if (options.draft.empty()) return Status::error("the \"draft\" level needs a draft model");
+            draft_model_ = std::make_unique<Model>();
+            SPECQD_TRY(model_load(options.draft, draft_model_.get()).with_context("draft model"));
+            if (!same_tokenizer(model_.vocab, draft_model_->vocab)) {
+                return Status::error("the draft model's tokenizer differs from the target's; a draft must share it");
+            }
+            auto level = std::make_unique<ModelLevel>("draft", &draft_model_->hparams, &draft_model_->weights);
+            SPECQD_TRY(level->init(n_ctx_, kMaxBatch));
+            stack_.add_level(std::move(level));
+        } else if (name == "ngram") {
+            if (i + 1 != levels.size()) return Status::error("\"ngram\" drafts for others, so it must be the last level");
+            stack_.add_level(std::make_unique<NgramLevel>());
+        } else if (name == "mxfp4") {
+            return Status::error("the \"mxfp4\" level is not available in this build yet");
+        } else {
+            return Status::error("unknown speculation level \"" + name + "\" (known: target, mxfp4, draft, ngram)");
+        }
+    }
+    stack_.control.adaptive = options.adaptive_drafts;
+    return Status::ok();
+}
+
+std::vector<std::string> Engine::level_names() const {
+    std::vector<std::string> names;
+    for (size_t i = 0; i < stack_.depth(); ++i) names.push_back(stack_.level(i).name());
+    return names;
 }
 
 Status Engine::build_prompt(const CompletionRequest& request, std::vector<int32_t>* tokens) const {
@@ -73,17 +126,6 @@ Status Engine::build_prompt(const CompletionRequest& request, std::vector<int32_
     return Status::ok();
 }
 
-// Computes tokens[from..] in chunks (the KV of tokens[0..from) is already cached); logits of the last one.
-Status Engine::prefill(const std::vector<int32_t>& tokens, int32_t from, float* logits) {
-    const int32_t n = static_cast<int32_t>(tokens.size());
-    for (int32_t i = from; i < n; i += kMaxBatch) {
-        const int32_t chunk = std::min(kMaxBatch, n - i);
-        SPECQD_TRY(model_forward(model_.hparams, model_.weights, kv_, scratch_, pool_.get(), tokens.data() + i, chunk,
-                                 LogitsFor::Last, logits));
-    }
-    return Status::ok();
-}
-
 Status Engine::complete(const CompletionRequest& request, CompletionResult* result) {
     std::lock_guard<std::mutex> lock(request_mutex_);
     const auto t_start = Clock::now();
@@ -95,26 +137,16 @@ Status Engine::complete(const CompletionRequest& request, CompletionResult* resu
     SPECQD_TRY(build_prompt(request, &prompt));
     const int32_t n_prompt = static_cast<int32_t>(prompt.size());
     st.n_prompt = n_prompt;
-    if (n_prompt >= kv_.n_ctx) {
+    if (n_prompt >= n_ctx_) {
         return Status::error("the prompt is " + std::to_string(n_prompt) + " tokens, longer than the context length " +
-                             std::to_string(kv_.n_ctx) + "; shorten it");
+                             std::to_string(n_ctx_) + "; shorten it");
     }
+    stack_.reset_stats();
 
-    // Reuse the KV of the longest common prefix with the previous request; recompute at least the last prompt
-    // token, whose logits start generation.
-    int32_t n_keep = 0;
-    const int32_t n_cached = std::min<int32_t>(kv_.n_past, static_cast<int32_t>(cached_tokens_.size()));
-    while (n_keep < n_cached && n_keep < n_prompt && cached_tokens_[n_keep] == prompt[n_keep]) ++n_keep;
-    n_keep = std::min(n_keep, n_prompt - 1);
-    kv_.rollback(n_keep);
-    cached_tokens_.assign(prompt.begin(), prompt.begin() + n_keep);
-    st.n_reused = n_keep;
-
-    auto cancelled = [&] { return request.cancel && request.cancel->load(std::memory_order_relaxed); };
-    auto out_of_time = [&] { return request.time_budget_ms > 0 && ms_since(t_start) >= request.time_budget_ms; };
     auto finish = [&](StopReason reason) {
         result->stop_reason = reason;
         st.total_ms = ms_since(t_start);
+        for (size_t i = 0; i < stack_.depth(); ++i) st.levels.push_back(stack_.level(i).stats);
         std::lock_guard<std::mutex> slock(stats_mutex_);
         stats_.n_requests += 1;
         stats_.n_cancelled += reason == StopReason::Cancelled;
@@ -123,66 +155,64 @@ Status Engine::complete(const CompletionRequest& request, CompletionResult* resu
         stats_.n_generated += st.n_generated;
         stats_.prefill_ms += st.prefill_ms;
         stats_.decode_ms += st.decode_ms;
+        if (stats_.levels.size() != st.levels.size()) stats_.levels = std::vector<LevelStats>(st.levels.size());
+        for (size_t i = 0; i < st.levels.size(); ++i) {
+            stats_.levels[i].name = st.levels[i].name;
+            stats_.levels[i].add(st.levels[i]);
+        }
         stats_.last = st;
         return Status::ok();
     };
-    if (cancelled()) return finish(StopReason::Cancelled);
+    if (request.cancel && request.cancel->load()) return finish(StopReason::Cancelled);
 
+    // Prefill: the target's cache keeps the longest common prefix with the previous request, so a keystroke costs
+    // only the new tokens. Everything but the last prompt token goes in; the last one starts generation.
     const auto t_prefill = Clock::now();
-    const Status pst = prefill(prompt, n_keep, logits_.data());
-    if (!pst) {
-        kv_.rollback(0);  // the cache may hold a partial prompt: forget it
-        cached_tokens_.clear();
-        return pst;
-    }
-    cached_tokens_ = prompt;
+    SPECQD_TRY(stack_.target().sync(prompt, pool_.get(), &st.n_reused));
     st.prefill_ms = ms_since(t_prefill);
 
+    // Generation: greedy at the target, drafted by the levels below it.
     const Vocab& vocab = model_.vocab;
-    const auto t_decode = Clock::now();
     StopReason reason = StopReason::MaxTokens;
-    for (int32_t i = 0; i < request.max_tokens; ++i) {
-        // Greedy: the most likely token (the lowest id wins ties).
-        const int32_t next = static_cast<int32_t>(argmax(logits_.data(), model_.hparams.n_vocab));
-        result->tokens.push_back(next);
+    auto on_token = [&](int32_t token) {
+        result->tokens.push_back(token);
         st.n_generated += 1;
-        if (vocab.is_eog(next)) {
+        if (vocab.is_eog(token)) {
             reason = StopReason::EndOfGeneration;
-            break;
+            return false;
         }
-        result->text += vocab.token_to_piece(next);
-        if (!request.stop.empty()) {
-            size_t cut = std::string::npos;
-            for (const std::string& s : request.stop) {
-                if (s.empty()) continue;
-                const size_t at = result->text.find(s);
-                if (at != std::string::npos) cut = std::min(cut, at);
-            }
-            if (cut != std::string::npos) {
-                result->text.resize(cut);
-                reason = StopReason::StopString;
-                break;
-            }
+        result->text += vocab.token_to_piece(token);
+        size_t cut = std::string::npos;
+        for (const std::string& s : request.stop) {
+            if (s.empty()) continue;
+            const size_t at = result->text.find(s);
+            if (at != std::string::npos) cut = std::min(cut, at);
         }
-        if (i + 1 == request.max_tokens) break;
-        if (cancelled()) {
-            reason = StopReason::Cancelled;
-            break;
+        if (cut != std::string::npos) {
+            result->text.resize(cut);
+            reason = StopReason::StopString;
+            return false;
         }
-        if (out_of_time()) {
-            reason = StopReason::TimeBudget;
-            break;
-        }
-        if (kv_.n_past + 1 > kv_.n_ctx) {
-            reason = StopReason::ContextFull;
-            break;
-        }
-        // The new token's KV goes into the cache; its logits pick the one after.
-        SPECQD_TRY(model_forward(model_.hparams, model_.weights, kv_, scratch_, pool_.get(), &next, 1, LogitsFor::Last,
-                                 logits_.data()));
-        cached_tokens_.push_back(next);
+        return true;
+    };
+    GenerateLimits limits;
+    limits.max_new = request.max_tokens;
+    limits.cancel = request.cancel;
+    if (request.time_budget_ms > 0) {
+        limits.deadline = t_start + std::chrono::microseconds(static_cast<int64_t>(request.time_budget_ms * 1000));
     }
+    std::vector<int32_t> context = prompt;
+    const auto t_decode = Clock::now();
+    int why = 0;
+    SPECQD_TRY(stack_.generate(context, limits, pool_.get(), on_token, &why));
     st.decode_ms = ms_since(t_decode);
+    switch (why) {
+        case 0: break;  // the callback decided: eog or a stop string
+        case 1: reason = StopReason::MaxTokens; break;
+        case 2: reason = StopReason::Cancelled; break;
+        case 3: reason = StopReason::TimeBudget; break;
+        default: reason = StopReason::ContextFull; break;
+    }
     return finish(reason);
 }
 
@@ -192,35 +222,31 @@ Status Engine::evaluate(const std::vector<int32_t>& tokens, std::vector<Position
     out->clear();
     const int32_t n = static_cast<int32_t>(tokens.size());
     if (n == 0) return Status::error("nothing to evaluate");
-    if (n > kv_.n_ctx) {
-        return Status::error(std::to_string(n) + " tokens do not fit the context length " + std::to_string(kv_.n_ctx));
-    }
-    kv_.rollback(0);
-    cached_tokens_.clear();
-    const uint32_t n_vocab = model_.hparams.n_vocab;
-    std::vector<float> logits(static_cast<size_t>(kMaxBatch) * n_vocab);
+    if (n > n_ctx_) return Status::error(std::to_string(n) + " tokens do not fit the context length " + std::to_string(n_ctx_));
+    // Its own cache and scratch: evaluation needs every position's logits and must not disturb the prompt cache.
+    const ModelHparams& hp = model_.hparams;
+    KvCache kv;
+    SPECQD_TRY(kv.init(hp, n));
+    ForwardScratch scratch;
+    scratch.init(hp, kMaxBatch, n);
+    std::vector<float> logits(static_cast<size_t>(kMaxBatch) * hp.n_vocab);
     for (int32_t i = 0; i < n; i += kMaxBatch) {
         if (cancel && cancel->load()) return Status::error("cancelled");
         const int32_t chunk = std::min(kMaxBatch, n - i);
-        const Status st = model_forward(model_.hparams, model_.weights, kv_, scratch_, pool_.get(), tokens.data() + i,
-                                        chunk, LogitsFor::All, logits.data());
-        if (!st) {
-            kv_.rollback(0);
-            return st;
-        }
+        SPECQD_TRY(model_forward(hp, model_.weights, kv, scratch, pool_.get(), tokens.data() + i, chunk, LogitsFor::All,
+                                 logits.data()));
         for (int32_t t = 0; t < chunk; ++t) {
-            const float* row = logits.data() + static_cast<size_t>(t) * n_vocab;
+            const float* row = logits.data() + static_cast<size_t>(t) * hp.n_vocab;
             PositionPrediction p;
-            p.top1 = static_cast<int32_t>(argmax(row, n_vocab));
+            p.top1 = static_cast<int32_t>(argmax(row, hp.n_vocab));
             float second = -INFINITY;
-            for (uint32_t v = 0; v < n_vocab; ++v) {
+            for (uint32_t v = 0; v < hp.n_vocab; ++v) {
                 if (static_cast<int32_t>(v) != p.top1 && row[v] > second) second = row[v];
             }
             p.margin = row[p.top1] - second;
             out->push_back(p);
         }
     }
-    cached_tokens_ = tokens;
     return Status::ok();
 }
 

@@ -18,11 +18,17 @@
 #include "base/status.h"
 #include "kernels/thread-pool.h"
 #include "model/model.h"
+#include "speculative/speculative.h"
 
 namespace specqd {
 
 struct EngineOptions {
     std::string target;          // path of the target model (GGUF)
+    std::string draft;           // optional: a smaller model with the same tokenizer (GGUF)
+    // The speculation stack, top first: "target", then any of "mxfp4", "draft", "ngram" in the order they draft
+    // for each other. Empty: just the target.
+    std::vector<std::string> levels;
+    bool adaptive_drafts = true; // tune draft lengths online; false: the paper's fixed 8
     int32_t threads = 0;         // 0: one per core, at most 8
     int32_t context_length = 0;  // 0: the model's training context, at most 4096
 };
@@ -50,6 +56,7 @@ struct CompletionStats {
     double prefill_ms = 0;     // computing the prompt's new tokens
     double decode_ms = 0;      // generating
     double total_ms = 0;
+    std::vector<LevelStats> levels;  // per speculation level, top (target) first
     double prefill_tokens_per_s() const { return prefill_ms > 0 ? (n_prompt - n_reused) * 1000.0 / prefill_ms : 0; }
     double decode_tokens_per_s() const { return decode_ms > 0 ? n_generated * 1000.0 / decode_ms : 0; }
 };
@@ -68,6 +75,7 @@ struct EngineStats {
     int64_t n_cancelled = 0;
     int64_t n_prompt = 0, n_reused = 0, n_generated = 0;
     double prefill_ms = 0, decode_ms = 0;
+    std::vector<LevelStats> levels;
     CompletionStats last;
 };
 
@@ -90,7 +98,8 @@ public:
                     const std::atomic<bool>* cancel = nullptr);
 
     const Model& model() const { return model_; }
-    int32_t context_length() const { return kv_.n_ctx; }
+    int32_t context_length() const { return n_ctx_; }
+    std::vector<std::string> level_names() const;
     int32_t threads() const { return pool_ ? pool_->n_threads() : 1; }
 
     // The tokens a request's prompt becomes (BOS, FIM markers per the model's tokenizer).
@@ -98,14 +107,13 @@ public:
 
 private:
     Engine() = default;
-    Status prefill(const std::vector<int32_t>& tokens, int32_t from, float* logits);
+    Status build_stack(const EngineOptions& options);
 
     Model model_;
+    std::unique_ptr<Model> draft_model_;
     std::unique_ptr<ThreadPool> pool_;
-    KvCache kv_;
-    ForwardScratch scratch_;
-    std::vector<int32_t> cached_tokens_;  // the tokens whose KV is in kv_ (valid up to kv_.n_past)
-    std::vector<float> logits_;
+    int32_t n_ctx_ = 0;
+    SpecStack stack_;  // level 0 is the target and owns the prompt's KV cache
     std::mutex request_mutex_;
     mutable std::mutex stats_mutex_;
     EngineStats stats_;

@@ -1,0 +1,268 @@
+#include "speculative/speculative.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/ops.h"
+
+namespace specqd {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+
+// Probability of the argmax under the softmax of `row` (the level's confidence in its own token).
+float top_probability(const float* row, int32_t n, int32_t top) {
+    const float max = row[top];
+    double sum = 0;
+    for (int32_t v = 0; v < n; ++v) sum += std::exp(static_cast<double>(row[v] - max));
+    return static_cast<float>(1.0 / sum);
+}
+
+}  // namespace
+
+// ---- ModelLevel ----
+
+ModelLevel::ModelLevel(std::string name, const ModelHparams* hp, const ModelWeights* weights)
+    : name_(std::move(name)), hp_(hp), weights_(weights) {
+    stats.name = name_;
+}
+
+Status ModelLevel::init(int32_t n_ctx, int32_t max_batch) {
+    SPECQD_TRY(kv_.init(*hp_, n_ctx));
+    scratch_.init(*hp_, max_batch, n_ctx);
+    logits_.assign(static_cast<size_t>(max_batch) * hp_->n_vocab, 0.0f);
+    cached_.clear();
+    return Status::ok();
+}
+
+void ModelLevel::reset() {
+    kv_.rollback(0);
+    cached_.clear();
+}
+
+void ModelLevel::keep(int32_t n) {
+    if (n < kv_.n_past) {
+        kv_.rollback(n);
+        cached_.resize(static_cast<size_t>(n));
+    }
+}
+
+Status ModelLevel::sync(const std::vector<int32_t>& context, ThreadPool* pool, int32_t* n_reused) {
+    const int32_t want = static_cast<int32_t>(context.size()) - 1;  // everything but the last token
+    if (want < 0) return Status::error("empty context");
+    if (want + 1 > kv_.n_ctx) return Status::error("the context does not fit the KV cache");
+    int32_t common = 0;
+    const int32_t n_cached = static_cast<int32_t>(cached_.size());
+    while (common < n_cached && common < want && cached_[common] == context[common]) ++common;
+    keep(common);
+    *n_reused = common;
+    const int32_t chunk_max = scratch_.max_tokens;
+    for (int32_t at = common; at < want; at += chunk_max) {
+        const int32_t chunk = std::min(chunk_max, want - at);
+        const Status st = model_forward(*hp_, *weights_, kv_, scratch_, pool, context.data() + at, chunk,
+                                        LogitsFor::Last, logits_.data());
+        if (!st) {
+            reset();
+            return st;
+        }
+        cached_.insert(cached_.end(), context.begin() + at, context.begin() + at + chunk);
+    }
+    return Status::ok();
+}
+
+Status ModelLevel::verify(int32_t last, const std::vector<int32_t>& draft, ThreadPool* pool, std::vector<int32_t>* top1,
+                          std::vector<float>* confidence) {
+    const int32_t n = static_cast<int32_t>(draft.size()) + 1;
+    if (n > scratch_.max_tokens) return Status::error("draft longer than the verification batch");
+    std::vector<int32_t> batch;
+    batch.reserve(n);
+    batch.push_back(last);
+    batch.insert(batch.end(), draft.begin(), draft.end());
+    const auto t0 = Clock::now();
+    const Status st = model_forward(*hp_, *weights_, kv_, scratch_, pool, batch.data(), n, LogitsFor::All, logits_.data());
+    if (!st) {
+        reset();
+        return st;
+    }
+    cached_.insert(cached_.end(), batch.begin(), batch.end());
+    top1->resize(n);
+    if (confidence) confidence->resize(n);
+    const int32_t nv = n_vocab();
+    for (int32_t r = 0; r < n; ++r) {
+        const float* row = logits_.data() + static_cast<size_t>(r) * nv;
+        (*top1)[r] = static_cast<int32_t>(argmax(row, nv));
+        if (confidence) (*confidence)[r] = top_probability(row, nv, (*top1)[r]);
+    }
+    const double ms = ms_since(t0);
+    stats.ms += ms;
+    if (n <= kMaxVerify) verify_ms[n] = verify_ms[n] == 0 ? ms : 0.8 * verify_ms[n] + 0.2 * ms;
+    return Status::ok();
+}
+
+// ---- NgramLevel ----
+
+void NgramLevel::propose(const std::vector<int32_t>& context, int32_t max_n, std::vector<int32_t>* out) const {
+    out->clear();
+    const int32_t n = static_cast<int32_t>(context.size());
+    for (int32_t g = std::min(max_, n - 1); g >= min_; --g) {
+        const int32_t* pattern = context.data() + n - g;
+        // Recent occurrences first: their continuation is the likeliest to repeat. An occurrence overlapping the
+        // end (a run like "a a a") has only a short continuation, so keep looking for a full one.
+        int32_t best_from = -1, best_len = 0;
+        for (int32_t i = n - g - 1; i >= 0 && best_len < max_n; --i) {
+            if (!std::equal(pattern, pattern + g, context.data() + i)) continue;
+            const int32_t len = std::min(max_n, n - (i + g));
+            if (len > best_len) {
+                best_len = len;
+                best_from = i + g;
+            }
+        }
+        if (best_from >= 0) {
+            out->assign(context.begin() + best_from, context.begin() + best_from + best_len);
+            return;
+        }
+    }
+}
+
+// ---- SpecStack ----
+
+void SpecStack::add_level(std::unique_ptr<SpecLevel> level) {
+    levels_.push_back(std::move(level));
+    draft_ms_per_token_.push_back(0);
+}
+
+void SpecStack::reset_stats() {
+    for (auto& l : levels_) {
+        const std::string name = l->stats.name;
+        l->stats = LevelStats();
+        l->stats.name = name;
+    }
+}
+
+int32_t SpecStack::choose_draft_length(size_t drafter) const {
+    if (!control.adaptive) return control.fixed_draft;
+    const LevelStats& s = levels_[drafter]->stats;
+    if (s.proposed < 8) return 4;  // too little evidence yet: a moderate draft
+    // Per-token acceptance in the geometric model: each drafted token is accepted with probability alpha, given
+    // the ones before it were; a round ends at the first rejection.
+    const double alpha = std::clamp(static_cast<double>(s.accepted) / (s.accepted + s.rejected_rounds + 1e-9), 0.0, 0.995);
+    const auto& verifier = static_cast<const ModelLevel&>(*levels_[drafter - 1]);
+    const double t_draft = draft_ms_per_token_[drafter];
+    double best_rate = 0;
+    int32_t best_k = 1;
+    double known = verifier.verify_ms[1];
+    for (int32_t k = 1; k <= std::min(control.max_draft, ModelLevel::kMaxVerify - 1); ++k) {
+        // Cost of verifying k + 1 tokens: measured, else the largest measured smaller batch (optimistic, so that
+        // longer drafts get tried and measured).
+        if (verifier.verify_ms[k + 1] > 0) known = verifier.verify_ms[k + 1];
+        const double t_verify = known > 0 ? known : 1.0;
+        const double expected_tokens = (1.0 - std::pow(alpha, k + 1)) / (1.0 - alpha);
+        const double rate = expected_tokens / (k * t_draft + t_verify);
+        if (rate > best_rate * 1.0001) {
+            best_rate = rate;
+            best_k = k;
+        }
+    }
+    return best_k;
+}
+
+Status SpecStack::propose(size_t i, const std::vector<int32_t>& context, int32_t max_n, const GenerateLimits& limits,
+                          ThreadPool* pool, std::vector<int32_t>* out) {
+    out->clear();
+    SpecLevel& level = *levels_[i];
+    const auto t0 = Clock::now();
+    if (!level.is_model()) {
+        static_cast<NgramLevel&>(level).propose(context, max_n, out);
+        level.stats.ms += ms_since(t0);
+    } else {
+        std::vector<int32_t> local = context;
+        GenerateLimits sub = limits;
+        sub.max_new = max_n;
+        int reason = 0;
+        SPECQD_TRY(run_level(i, local, max_n, sub, pool, [out](int32_t t) {
+            out->push_back(t);
+            return true;
+        }, &reason));
+    }
+    if (!out->empty()) {
+        level.stats.rounds += 1;
+        level.stats.proposed += static_cast<int64_t>(out->size());
+        const double per_token = ms_since(t0) / static_cast<double>(out->size());
+        double& ewma = draft_ms_per_token_[i];
+        ewma = ewma == 0 ? per_token : 0.8 * ewma + 0.2 * per_token;
+    }
+    return Status::ok();
+}
+
+Status SpecStack::run_level(size_t i, std::vector<int32_t>& context, int32_t max_new, const GenerateLimits& limits,
+                            ThreadPool* pool, const std::function<bool(int32_t)>& on_token, int* reason) {
+    auto& model = static_cast<ModelLevel&>(*levels_[i]);
+    int32_t reused = 0;
+    SPECQD_TRY(model.sync(context, pool, &reused));
+    const bool drafting = i > 0;
+    const bool has_drafter = i + 1 < levels_.size();
+    int32_t produced = 0;
+    std::vector<int32_t> draft, top1;
+    std::vector<float> confidence;
+    while (produced < max_new) {
+        if (limits.cancel && limits.cancel->load(std::memory_order_relaxed)) {
+            *reason = 2;
+            return Status::ok();
+        }
+        if (Clock::now() >= limits.deadline) {
+            *reason = 3;
+            return Status::ok();
+        }
+        const int32_t room = model.n_ctx() - model.n_past() - 1;  // positions left after `last`
+        if (room < 0) {
+            *reason = 4;
+            return Status::ok();
+        }
+        // The target's first token is never delayed by drafting.
+        draft.clear();
+        const bool first_target_token = !drafting && produced == 0;
+        if (has_drafter && !first_target_token) {
+            const int32_t k = std::min({choose_draft_length(i + 1), max_new - produced - 1, room});
+            if (k > 0) SPECQD_TRY(propose(i + 1, context, k, limits, pool, &draft));
+        }
+        SPECQD_TRY(model.verify(context.back(), draft, pool, &top1, drafting ? &confidence : nullptr));
+        int32_t m = 0;
+        while (m < static_cast<int32_t>(draft.size()) && draft[m] == top1[m]) ++m;
+        if (!draft.empty()) {
+            levels_[i + 1]->stats.accepted += m;
+            if (m < static_cast<int32_t>(draft.size())) levels_[i + 1]->stats.rejected_rounds += 1;
+        }
+        // The cache keeps the context so far, the last token and the accepted drafts; the bonus token is new.
+        model.keep(static_cast<int32_t>(context.size()) + m);
+        for (int32_t j = 0; j <= m; ++j) {
+            const int32_t token = top1[j];  // == draft[j] for j < m
+            context.push_back(token);
+            ++produced;
+            if (!on_token(token)) {
+                *reason = 0;
+                return Status::ok();
+            }
+            if (drafting && confidence[j] < control.stop_confidence) {
+                *reason = 0;  // a drafting level stops where it is unsure
+                return Status::ok();
+            }
+            if (produced >= max_new) {
+                *reason = 1;
+                return Status::ok();
+            }
+        }
+    }
+    *reason = 1;
+    return Status::ok();
+}
+
+Status SpecStack::generate(std::vector<int32_t>& context, const GenerateLimits& limits, ThreadPool* pool,
+                           const std::function<bool(int32_t)>& on_token, int* reason) {
+    if (levels_.empty() || !levels_[0]->is_model()) return Status::error("the top of the stack must be a model");
+    *reason = 1;
+    if (limits.max_new <= 0) return Status::ok();
+    return run_level(0, context, limits.max_new, limits, pool, on_token, reason);
+}
+
+}  // namespace specqd

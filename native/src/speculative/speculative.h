@@ -1,0 +1,159 @@
+// Multi-level speculative decoding (ML-SpecQD): a stack of levels where each level drafts tokens for the one above
+// it, and the top level — the target — decides. A model level verifies a draft in one batched forward pass, keeps
+// the longest prefix that matches its own greedy choices plus one token of its own, and rolls back the rest. A
+// model level that drafts for the level above is itself accelerated the same way by the level below it.
+//
+// Exactness: a model level's output is exactly its own greedy output, because verification compares drafts with
+// its argmax at each position and the kernels are batch-invariant (a position's logits do not depend on how many
+// tokens were verified with it). So the target's output is token for token the target alone's, for every stack.
+//
+// Thread rules: a SpecStack is used by one request at a time (the engine serializes requests).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "model/model.h"
+
+namespace specqd {
+
+class ThreadPool;
+
+// Counters of one level, per request and cumulative. For the target, `proposed`/`accepted` stay 0.
+struct LevelStats {
+    std::string name;           // "target", "mxfp4", "draft", "ngram"
+    int64_t rounds = 0;         // drafts this level proposed
+    int64_t proposed = 0;       // tokens proposed
+    int64_t accepted = 0;       // of those, accepted by the level above
+    int64_t rejected_rounds = 0;  // drafts the level above cut short (a token it disagreed with)
+    double ms = 0;              // time spent in this level's own work (forward passes / lookup)
+    double acceptance() const { return proposed > 0 ? static_cast<double>(accepted) / proposed : 0; }
+    double mean_draft() const { return rounds > 0 ? static_cast<double>(proposed) / rounds : 0; }
+    void add(const LevelStats& o) {
+        rounds += o.rounds;
+        proposed += o.proposed;
+        accepted += o.accepted;
+        rejected_rounds += o.rejected_rounds;
+        ms += o.ms;
+    }
+};
+
+// One level of the stack.
+class SpecLevel {
+public:
+    virtual ~SpecLevel() = default;
+    virtual const std::string& name() const = 0;
+    virtual bool is_model() const = 0;
+    LevelStats stats;
+};
+
+// A model: the target, its MXFP4 copy, or a smaller model with the same tokenizer. Owns its KV cache.
+class ModelLevel : public SpecLevel {
+public:
+    ModelLevel(std::string name, const ModelHparams* hp, const ModelWeights* weights);
+    Status init(int32_t n_ctx, int32_t max_batch);
+    const std::string& name() const override { return name_; }
+    bool is_model() const override { return true; }
+
+    // Makes the KV cache hold context[0 .. n-1) (everything but the last token), reusing the longest common prefix
+    // with what it holds. Sets *n_reused to the positions kept.
+    Status sync(const std::vector<int32_t>& context, ThreadPool* pool, int32_t* n_reused);
+    // Runs [last] + draft at positions n_past.. and writes the argmax (and its probability, when `confidence` is
+    // non-null) of each of the draft.size() + 1 rows. Appends them to the cache; call keep() after.
+    Status verify(int32_t last, const std::vector<int32_t>& draft, ThreadPool* pool, std::vector<int32_t>* top1,
+                  std::vector<float>* confidence);
+    // Rolls the cache back to its first n positions.
+    void keep(int32_t n);
+    int32_t n_past() const { return kv_.n_past; }
+    int32_t n_ctx() const { return kv_.n_ctx; }
+    int32_t n_vocab() const { return static_cast<int32_t>(hp_->n_vocab); }
+    // Forgets everything cached (after an error, the cache may hold a partial batch).
+    void reset();
+
+    // Measured cost of verifying k tokens in one pass (EWMA, ms), k = 1..kMaxVerify; 0 = not measured yet.
+    static constexpr int32_t kMaxVerify = 17;
+    double verify_ms[kMaxVerify + 1] = {};
+
+private:
+    std::string name_;
+    const ModelHparams* hp_;
+    const ModelWeights* weights_;
+    KvCache kv_;
+    ForwardScratch scratch_;
+    std::vector<int32_t> cached_;  // the tokens whose KV is in kv_ (size == kv_.n_past)
+    std::vector<float> logits_;
+};
+
+// Prompt lookup: proposes the continuation of an earlier occurrence of the context's last n-gram (n from max_ngram
+// down to min_ngram): the most recent one that has max_n tokens after it, else the one with the longest
+// continuation. Nearly free; pays off where the middle repeats the prompt (the suffix, a signature) or itself.
+class NgramLevel : public SpecLevel {
+public:
+    explicit NgramLevel(int32_t min_ngram = 2, int32_t max_ngram = 4) : min_(min_ngram), max_(max_ngram) {
+        stats.name = name_;
+    }
+    const std::string& name() const override { return name_; }
+    bool is_model() const override { return false; }
+    void propose(const std::vector<int32_t>& context, int32_t max_n, std::vector<int32_t>* out) const;
+
+private:
+    std::string name_ = "ngram";
+    int32_t min_, max_;
+};
+
+// Draft control of one level: how many tokens to draft, and the confidence under which a drafting model stops
+// early. Chosen online from the measured acceptance of this level's drafts and the measured costs.
+struct DraftControl {
+    int32_t max_draft = 16;
+    float stop_confidence = 0.4f;  // the paper's early-stop threshold, used until measurements say otherwise
+    bool adaptive = true;
+    int32_t fixed_draft = 8;       // when !adaptive (the paper's setting)
+};
+
+// Why a generation stopped, as decided by the caller's callback or the stack.
+struct GenerateLimits {
+    int32_t max_new = 0;
+    const std::atomic<bool>* cancel = nullptr;
+    std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+};
+
+class SpecStack {
+public:
+    // levels[0] is the target; each later level drafts for the one before it.
+    void add_level(std::unique_ptr<SpecLevel> level);
+    size_t depth() const { return levels_.size(); }
+    SpecLevel& level(size_t i) { return *levels_[i]; }
+    const SpecLevel& level(size_t i) const { return *levels_[i]; }
+    ModelLevel& target() { return static_cast<ModelLevel&>(*levels_[0]); }
+    DraftControl control;
+
+    // Generates greedily at the target from `context` (the prompt; it grows with each accepted token). on_token is
+    // called for every accepted token in order and returns false to stop. Returns why it stopped in *reason:
+    // 0 = callback, 1 = max_new, 2 = cancelled, 3 = deadline, 4 = context full.
+    Status generate(std::vector<int32_t>& context, const GenerateLimits& limits, ThreadPool* pool,
+                    const std::function<bool(int32_t)>& on_token, int* reason);
+
+    void reset_stats();
+
+private:
+    // Level i's greedy continuation of `context`, up to max_new tokens, accelerated by level i + 1. For a drafting
+    // level (i > 0), stops early under the confidence threshold. Appends to `out`.
+    Status run_level(size_t i, std::vector<int32_t>& context, int32_t max_new, const GenerateLimits& limits,
+                     ThreadPool* pool, const std::function<bool(int32_t)>& on_token, int* reason);
+    // Tokens level i proposes to continue `context` (level i drafts for level i - 1).
+    Status propose(size_t i, const std::vector<int32_t>& context, int32_t max_n, const GenerateLimits& limits,
+                   ThreadPool* pool, std::vector<int32_t>* out);
+    int32_t choose_draft_length(size_t drafter) const;
+
+    std::vector<std::unique_ptr<SpecLevel>> levels_;
+    // Per drafting level: measured cost per proposed token (EWMA, ms).
+    std::vector<double> draft_ms_per_token_;
+};
+
+}  // namespace specqd

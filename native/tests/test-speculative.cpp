@@ -1,0 +1,135 @@
+// Speculative decoding is exact: every stack produces token for token what the target alone produces, for many
+// prompts, thread counts and draft-control settings. Uses stories260K (with a Q8_0 copy of itself as the draft
+// model) and, when present, the trained qwen2 fixture models on FIM prompts cut from held-out files.
+#include <dirent.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "check.h"
+#include "engine/engine.h"
+#include "model/convert.h"
+#include "test-util.h"
+
+using namespace specqd;
+
+namespace {
+
+struct Case {
+    std::string target, draft;
+    std::vector<CompletionRequest> requests;
+};
+
+std::unique_ptr<Engine> load(const std::string& target, const std::string& draft, std::vector<std::string> levels,
+                             int threads, bool adaptive) {
+    EngineOptions o;
+    o.target = target;
+    o.draft = draft;
+    o.levels = std::move(levels);
+    o.threads = threads;
+    o.context_length = 1024;
+    o.adaptive_drafts = adaptive;
+    std::unique_ptr<Engine> e;
+    const Status st = Engine::load(o, &e);
+    CHECK_MSG(st.is_ok(), st.message());
+    return e;
+}
+
+void check_exact(const Case& c, const std::string& label) {
+    auto baseline = load(c.target, "", {"target"}, 2, true);
+    if (!baseline) return;
+    std::vector<std::vector<int32_t>> expected;
+    for (const auto& r : c.requests) {
+        CompletionResult out;
+        CHECK(baseline->complete(r, &out).is_ok());
+        expected.push_back(out.tokens);
+    }
+    const std::vector<std::vector<std::string>> stacks = {
+        {"target", "ngram"}, {"target", "draft"}, {"target", "draft", "ngram"}};
+    int64_t total_proposed = 0, total_accepted = 0;
+    for (const auto& stack : stacks) {
+        for (int threads : {1, 3}) {
+            for (bool adaptive : {true, false}) {
+                auto e = load(c.target, c.draft, stack, threads, adaptive);
+                if (!e) continue;
+                for (size_t i = 0; i < c.requests.size(); ++i) {
+                    CompletionResult out;
+                    const Status st = e->complete(c.requests[i], &out);
+                    CHECK_MSG(st.is_ok(), st.message());
+                    std::string name = label + " [";
+                    for (const auto& l : stack) name += l + " ";
+                    name += "] threads " + std::to_string(threads) + (adaptive ? " adaptive" : " fixed") +
+                            " request " + std::to_string(i);
+                    CHECK_MSG(out.tokens == expected[i], name);
+                    CHECK_EQ(out.stats.levels.size(), stack.size());
+                    for (size_t l = 1; l < out.stats.levels.size(); ++l) {
+                        const LevelStats& ls = out.stats.levels[l];
+                        CHECK(ls.accepted <= ls.proposed);
+                        total_proposed += ls.proposed;
+                        total_accepted += ls.accepted;
+                    }
+                }
+            }
+        }
+    }
+    // The drafts were really used (not a stack that silently ran the target alone).
+    CHECK_MSG(total_proposed > 100 && total_accepted > 0,
+              label + ": proposed " + std::to_string(total_proposed) + ", accepted " + std::to_string(total_accepted));
+}
+
+std::string read_text(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+}  // namespace
+
+int main() {
+    test_util::TempDir dir;
+    // stories260K: the draft model is its own Q8_0 copy (same tokenizer, different numbers).
+    const std::string stories = check::shared_path("models/stories260K.gguf");
+    const std::string stories_q8 = dir.file("stories-q8_0.gguf");
+    ConvertOptions co;
+    co.type = GgmlType::Q8_0;
+    ConvertReport report;
+    const Status cs = convert_model(stories, stories_q8, co, &report);
+    CHECK_MSG(cs.is_ok(), cs.message());
+    Case story{stories, stories_q8, {}};
+    for (const char* p : {"Once upon a time", "The little dog was sad because", "Lily and Ben", "One day, a big bird"}) {
+        CompletionRequest r;
+        r.prompt = p;
+        r.max_tokens = 48;
+        story.requests.push_back(r);
+    }
+    check_exact(story, "stories260K");
+
+    // The trained code models, FIM prompts cut from held-out files at fixed points.
+    const std::string coder = check::repo_path("test/fixtures/models/tiny-coder.gguf");
+    const std::string coder_draft = check::repo_path("test/fixtures/models/tiny-coder-draft.gguf");
+    const std::string heldout = check::repo_path("test/fixtures/heldout/files");
+    if (std::filesystem::exists(coder) && std::filesystem::exists(coder_draft) && std::filesystem::exists(heldout)) {
+        Case code{coder, coder_draft, {}};
+        std::vector<std::string> files;
+        for (const auto& e : std::filesystem::directory_iterator(heldout)) files.push_back(e.path().string());
+        std::sort(files.begin(), files.end());
+        for (size_t i = 0; i < files.size() && code.requests.size() < 6; i += 7) {
+            const std::string text = read_text(files[i]);
+            if (text.size() < 400) continue;
+            const size_t cut = text.size() / 3;
+            CompletionRequest r;
+            r.fim = true;
+            r.prefix = text.substr(cut > 600 ? cut - 600 : 0, cut > 600 ? 600 : cut);
+            r.suffix = text.substr(cut, 300);
+            r.max_tokens = 48;
+            code.requests.push_back(r);
+        }
+        check_exact(code, "tiny-coder");
+    } else {
+        std::printf("(trained fixture models not found: only stories260K checked)\n");
+    }
+    return check::summary("test-speculative");
+}
