@@ -204,7 +204,7 @@ int main() {
             const TestWeights big = make_weights(type, 896, 4864, rng);
             check_against_reference(path, big, 1, rng);
             check_against_reference(path, big, 8, rng);
-            check_batch_invariance(path, big, {1, 2, 3, 5, 8, 9, 16}, rng);
+            check_batch_invariance(path, big, {2, 5, 8, 16}, rng);
             // Large enough to be split over the pool, with rows that do not fill the last task.
             const TestWeights split = make_weights(type, 299, 288, rng);
             for (int64_t n : {1, 3, 7, 17}) check_thread_invariance(path, split, n, pools, rng);
@@ -222,7 +222,8 @@ int main() {
         matmul(nullptr, tw.view(), x.data(), 1, y_scalar.data());
         use_path(paths[1]);
         matmul(nullptr, tw.view(), x.data(), 1, y_fast.data());
-        CHECK_MSG(!same_bits(y_scalar.data(), y_fast.data(), 64), "scalar and " + paths[1].name + " gave identical bits");
+        CHECK_MSG(!same_bits(y_scalar.data(), y_fast.data(), 64),
+                  "scalar and " + paths[1].name + " gave identical bits");
     }
 
     // The ISA override clamps to what the machine supports and reports what it applied.

@@ -31,7 +31,8 @@ void test_many_tiny_jobs(int n_threads) {
             hits[static_cast<size_t>(i)] = 0;
         }
     }
-    CHECK_MSG(wrong == 0, std::to_string(n_threads) + " threads: " + std::to_string(wrong) + " tasks not run exactly once");
+    CHECK_MSG(wrong == 0,
+              std::to_string(n_threads) + " threads: " + std::to_string(wrong) + " tasks not run exactly once");
 }
 
 // With more tasks than threads and tasks that take a little while, every thread should get work.

@@ -1,9 +1,9 @@
 // AVX2 + FMA + F16C matmul kernels (called only when the CPU and OS support them).
 //
 // Same shape as the AVX-512 kernels (see matmul-avx512.cpp) with 8-lane vectors: one output = one dot product over
-// k accumulated in two 8-lane vectors (the first and second 8-column half of each 16-column step), then one fixed
-// horizontal sum. Register tiles of R rows x T tokens reuse each converted weight vector T times without changing
-// the operations inside any one dot product, so results do not depend on batch size, batch position or threads.
+// k accumulated in a single 8-lane vector, then one fixed horizontal sum. Register tiles of R rows x T tokens reuse
+// each converted weight vector T times without changing the operations inside any one dot product, so results do
+// not depend on batch size, batch position or threads.
 //
 // Everything stays in an anonymous namespace and uses no shared inline functions (see matmul-avx512.cpp for why).
 // GCC 12 reports -W(maybe-)uninitialized inside its own AVX-512 intrinsic headers (the "undefined" pass-through
@@ -21,8 +21,7 @@ namespace {
 
 inline int64_t min_i64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-inline float reduce_add(__m256 acc0, __m256 acc1) {
-    const __m256 s = _mm256_add_ps(acc0, acc1);
+inline float reduce_add(__m256 s) {
     __m128 q = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
     q = _mm_add_ps(q, _mm_movehl_ps(q, q));
     q = _mm_add_ss(q, _mm_movehdup_ps(q));
@@ -103,16 +102,16 @@ struct F32Tiles {
     float* y;
     int64_t y_stride;
 
+    // One 16-column step of R x T dot products: columns [k, k+8) then [k+8, k+16) into the one accumulator.
     template <int R, int T>
-    static void accumulate(__m256 (&acc)[R][T][2], const __m256 (&wv)[R][2], const float* const (&xp)[T], int64_t k) {
+    static void accumulate(__m256 (&acc)[R][T], const __m256 (&wv)[R][2], const float* const (&xp)[T], int64_t k) {
 #pragma GCC unroll 16
-        for (int t = 0; t < T; ++t) {
-            const __m256 x0 = _mm256_loadu_ps(xp[t] + k);
-            const __m256 x1 = _mm256_loadu_ps(xp[t] + k + 8);
+        for (int half = 0; half < 2; ++half) {
 #pragma GCC unroll 16
-            for (int r = 0; r < R; ++r) {
-                acc[r][t][0] = _mm256_fmadd_ps(wv[r][0], x0, acc[r][t][0]);
-                acc[r][t][1] = _mm256_fmadd_ps(wv[r][1], x1, acc[r][t][1]);
+            for (int t = 0; t < T; ++t) {
+                const __m256 xv = _mm256_loadu_ps(xp[t] + k + 8 * half);
+#pragma GCC unroll 16
+                for (int r = 0; r < R; ++r) acc[r][t] = _mm256_fmadd_ps(wv[r][half], xv, acc[r][t]);
             }
         }
     }
@@ -125,11 +124,11 @@ struct F32Tiles {
         for (int r = 0; r < R; ++r) rp[r] = L::row(w, o0 + r);
         for (int t = 0; t < T; ++t) xp[t] = x + (t0 + t) * x_stride;
 
-        __m256 acc[R][T][2];
+        __m256 acc[R][T];
 #pragma GCC unroll 16
         for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 16
-            for (int t = 0; t < T; ++t) acc[r][t][0] = acc[r][t][1] = _mm256_setzero_ps();
+            for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
         }
 
         int64_t k = 0;
@@ -164,18 +163,19 @@ struct F32Tiles {
 #pragma GCC unroll 16
         for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 16
-            for (int t = 0; t < T; ++t) y[(t0 + t) * y_stride + o0 + r] = reduce_add(acc[r][t][0], acc[r][t][1]);
+            for (int t = 0; t < T; ++t) y[(t0 + t) * y_stride + o0 + r] = reduce_add(acc[r][t]);
         }
     }
 };
 
-// Tokens per tile and rows per tile for T tokens: R*T*2 accumulators plus the weight and activation vectors in
-// flight must fit the 16 vector registers.
-constexpr int kTokenTile = 4;
+// Tokens per tile and rows per tile for T tokens: R*T accumulators plus the weight and activation vectors in
+// flight must fit the 16 vector registers; a 1-token tile needs 8 independent chains for the two FMA pipes.
+constexpr int kTokenTile = 3;
 template <int T>
-constexpr int kRowsPerTile = T == 1 ? 4 : T == 2 ? 2 : 1;
+constexpr int kRowsPerTile = T == 1 ? 8 : 3;
 
-constexpr int64_t kRowBlockBytes = 48 * 1024;
+// A block of rows whose weights stay in L2 while the token tiles of a long batch pass over it.
+constexpr int64_t kRowBlockBytes = 128 * 1024;
 
 template <int T, class Tiles>
 void sweep_rows(const Tiles& tiles, int64_t row_begin, int64_t row_end, int64_t t0) {
@@ -198,8 +198,7 @@ void matmul_rows_f32(const WeightView& w, const void* x, int64_t x_row_bytes, in
             switch (min_i64(kTokenTile, n_tokens - t0)) {
                 case 1: sweep_rows<1>(tiles, rb, re, t0); break;
                 case 2: sweep_rows<2>(tiles, rb, re, t0); break;
-                case 3: sweep_rows<3>(tiles, rb, re, t0); break;
-                default: sweep_rows<4>(tiles, rb, re, t0); break;
+                default: sweep_rows<3>(tiles, rb, re, t0); break;
             }
         }
     }

@@ -1,10 +1,12 @@
 // AVX-512 matmul kernels (compiled with AVX-512 F/BW/VL/DQ/BF16/VNNI; called only when the CPU has them).
 //
-// Shape of every kernel: one output = one dot product over k, accumulated in two 16-lane vectors (the even and
-// the odd 16-column half of each 32-column step), then one fixed horizontal sum. A register tile computes R rows x
-// T tokens of such dot products at once so that every weight vector loaded (and converted) is used T times; the
-// tile shape changes how many dot products run side by side, never the operations inside one. That is why y[t][o]
-// does not depend on n_tokens, on where t sits in the batch, or on how rows are split across threads.
+// Shape of every kernel: one output = one dot product over k, accumulated in a single 16-lane vector (columns
+// k..k+15 go to lanes 0..15, step after step), then one fixed horizontal sum. A register tile computes R rows x
+// T tokens of such dot products at once, so that every weight vector loaded (and converted) is used T times and
+// every activation vector R times; the tile shape changes how many dot products run side by side, never the
+// operations inside one. That is why y[t][o] does not depend on n_tokens, on where t sits in the batch, or on how
+// rows are split across threads. (One accumulator per dot product rather than several keeps R x T tiles of 4 x 4
+// within the 32 registers; the R x T independent chains hide the FMA latency.)
 //
 // Everything here stays in an anonymous namespace and uses no inline functions or templates from shared headers:
 // a non-inlined copy of such a function compiled with AVX-512 flags could be picked by the linker for callers on
@@ -35,7 +37,7 @@ inline float reduce_add(__m512 s) {
 
 // Masks for the last, partial 32-column step: lanes [0, n) of the two 16-lane halves.
 inline __mmask16 tail_mask_lo(int64_t n) { return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1u); }
-inline __mmask16 tail_mask_hi(int64_t n) { return n >= 32 ? __mmask16(0xffff) : n > 16 ? __mmask16((1u << (n - 16)) - 1u) : __mmask16(0); }
+inline __mmask16 tail_mask_hi(int64_t n) { return n > 16 ? tail_mask_lo(n - 16) : __mmask16(0); }
 
 // ---- Weight loaders: 32 weights of one row from column k, as two vectors of 16 floats. ----
 
@@ -225,8 +227,8 @@ void prepare_bf16(const float* x, int64_t n_tokens, int64_t cols, void* dst, int
 }
 
 struct Bf16DotTiles {
-    // One 64-column step of R x T dot products: pairs (2i, 2i+1) of columns go to lane i of acc[..][0] for the
-    // first 32 columns and of acc[..][1] for the next 32.
+    // One 64-column step of R x T dot products: vdpbf16ps adds the column pair (k+2i, k+2i+1) to lane i, then a
+    // second one the pair (k+32+2i, k+33+2i), into the one accumulator.
     template <int R, int T>
     static void accumulate(__m512 (&acc)[R][T], const __m512i (&wv)[R][2], const uint16_t* const (&xp)[T],
                            int64_t k) {
@@ -268,7 +270,9 @@ struct Bf16DotTiles {
             __m512i wv[R][2];
 #pragma GCC unroll 16
             for (int r = 0; r < R; ++r) {
-                if constexpr (T == 1) _mm_prefetch(reinterpret_cast<const char*>(rp[r] + k + kPrefetchCols), _MM_HINT_T0);
+                if constexpr (T == 1) {
+                    _mm_prefetch(reinterpret_cast<const char*>(rp[r] + k + kPrefetchCols), _MM_HINT_T0);
+                }
                 wv[r][0] = _mm512_loadu_si512(rp[r] + k);
                 wv[r][1] = _mm512_loadu_si512(rp[r] + k + 32);
             }
@@ -297,20 +301,16 @@ struct Bf16DotTiles {
 
 // ---- Tiling over rows and tokens. ----
 
-// Tokens per tile, and rows per tile for a tile of T tokens: R*T*2 accumulators plus R*2 weight vectors and two
-// activation vectors must fit in the 32 vector registers.
-#ifndef R1
-#define R1 8
-#define R2 4
-#define R3 4
-#define R4 4
-#endif
+// Tokens per tile, and rows per tile for a tile of T tokens: R*T accumulators plus the weight and activation
+// vectors in flight must fit in the 32 vector registers, and a 1-token tile (decode) needs at least 8 independent
+// chains to keep both FMA pipes busy.
 constexpr int kTokenTile = 4;
 template <int T>
-constexpr int kRowsPerTile = T == 1 ? R1 : T == 2 ? R2 : T == 3 ? R3 : R4;
+constexpr int kRowsPerTile = T == 1 ? 8 : 4;
 
-// A block of rows small enough that its weights stay in L1/L2 while every token tile passes over it.
-constexpr int64_t kRowBlockBytes = 48 * 1024;
+// A block of rows small enough that its weights stay in L2 while every token tile of a long batch (prefill)
+// passes over it; the activations of all tokens are read once per block.
+constexpr int64_t kRowBlockBytes = 128 * 1024;
 
 template <int T, class Tiles>
 void sweep_rows(const Tiles& tiles, int64_t row_begin, int64_t row_end, int64_t t0) {

@@ -70,7 +70,9 @@ void scalar::matmul_rows(const WeightView& w, const void* x, int64_t x_row_bytes
     std::vector<float> row(static_cast<size_t>(w.cols));
     for (int64_t o = row_begin; o < row_end; ++o) {
         ref::dequantize_row(w, o, row.data());
-        for (int64_t t = 0; t < n_tokens; ++t) y[t * y_stride + o] = dot_in_order(row.data(), xf + t * x_stride, w.cols);
+        for (int64_t t = 0; t < n_tokens; ++t) {
+            y[t * y_stride + o] = dot_in_order(row.data(), xf + t * x_stride, w.cols);
+        }
     }
 }
 

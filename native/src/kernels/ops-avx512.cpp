@@ -109,7 +109,9 @@ void silu_mul(const float* gate, const float* up, int64_t n, float* out) {
 void softmax(float* x, int64_t n) {
     const __m512 neg_inf = _mm512_set1_ps(-__builtin_inff());
     __m512 vmax = neg_inf;
-    for (int64_t i = 0; i < n; i += 16) vmax = _mm512_max_ps(_mm512_mask_loadu_ps(neg_inf, first_lanes(n - i), x + i), vmax);
+    for (int64_t i = 0; i < n; i += 16) {
+        vmax = _mm512_max_ps(_mm512_mask_loadu_ps(neg_inf, first_lanes(n - i), x + i), vmax);
+    }
     const __m512 max = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
 
     __m512d acc0 = _mm512_setzero_pd(), acc1 = _mm512_setzero_pd();
@@ -130,7 +132,9 @@ int64_t argmax(const float* x, int64_t n) {
     // Pass 1: the maximum. vmaxps returns its second operand when one is NaN, so NaNs never replace the running max.
     const __m512 neg_inf = _mm512_set1_ps(-__builtin_inff());
     __m512 vmax = neg_inf;
-    for (int64_t i = 0; i < n; i += 16) vmax = _mm512_max_ps(_mm512_mask_loadu_ps(neg_inf, first_lanes(n - i), x + i), vmax);
+    for (int64_t i = 0; i < n; i += 16) {
+        vmax = _mm512_max_ps(_mm512_mask_loadu_ps(neg_inf, first_lanes(n - i), x + i), vmax);
+    }
     const float best = _mm512_reduce_max_ps(vmax);
     if (!(best > -__builtin_inff())) return 0;
     // Pass 2: the first index holding it (ties go to the lowest index).
@@ -163,7 +167,8 @@ void axpy(float alpha, const float* x, float* y, int64_t n) {
     const __m512 va = _mm512_set1_ps(alpha);
     for (int64_t i = 0; i < n; i += 16) {
         const __mmask16 m = first_lanes(n - i);
-        _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i)));
+        const __m512 xv = _mm512_maskz_loadu_ps(m, x + i);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(va, xv, _mm512_maskz_loadu_ps(m, y + i)));
     }
 }
 

@@ -78,8 +78,6 @@ void ThreadPool::worker_main() {
         if (now == seen) {
             // Announce the sleep before the last look at the epoch: the caller bumps the epoch before it reads
             // n_sleeping_, so either we see its bump or it sees us and notifies under the mutex (all seq_cst).
-            // (A mutex and condition variable rather than std::atomic::wait: libstdc++ 12's notify_all can miss
-            // a waiter.)
             std::unique_lock<std::mutex> lock(sleep_mutex_);
             n_sleeping_.fetch_add(1, std::memory_order_seq_cst);
             while ((now = epoch_.load(std::memory_order_seq_cst)) == seen) wake_.wait(lock);

@@ -2,7 +2,6 @@
 
 #include <cmath>
 #include <cstring>
-#include <regex>
 
 #include "base/float-convert.h"
 #include "gguf/gguf-reader.h"
@@ -24,9 +23,18 @@ uint32_t file_type_of(GgmlType type) {
     }
 }
 
+// "blk.<N>.<projection>.weight" for the seven projections of a layer.
 bool is_projection(const std::string& name) {
-    static const std::regex re(R"(blk\.\d+\.(attn_q|attn_k|attn_v|attn_output|ffn_gate|ffn_up|ffn_down)\.weight)");
-    return std::regex_match(name, re);
+    static const char* const kProjections[] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+    if (name.rfind("blk.", 0) != 0) return false;
+    size_t i = 4;
+    while (i < name.size() && name[i] >= '0' && name[i] <= '9') ++i;
+    if (i == 4 || i >= name.size() || name[i] != '.') return false;
+    const std::string rest = name.substr(i + 1);
+    for (const char* p : kProjections) {
+        if (rest == std::string(p) + ".weight") return true;
+    }
+    return false;
 }
 
 }  // namespace
