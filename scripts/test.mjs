@@ -1,5 +1,7 @@
 // `npm test`: every check the project has, in order, with one pass/fail line per step and a summary at the end.
-//   typecheck + compile tests -> lint + layer rules -> build -> native tests (CTest) -> TypeScript unit tests (mocha)
+//   typecheck + compile tests -> lint + layer rules -> build -> native tests (CTest) -> the same under sanitizers
+//   -> TypeScript unit tests (mocha) -> parity with llama.cpp
+//   -> extension-host tests (code-server + Chromium)
 // Later steps still run after a failure, so one run shows everything that is broken.
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
@@ -15,7 +17,10 @@ const steps = [
   ['layer rules', node, ['scripts/check-layers.mjs']],
   ['build', node, ['scripts/build.mjs']],
   ['native tests', 'ctest', ['--test-dir', 'build', '--output-on-failure', '-j', '2']],
+  ['native tests under ASan+UBSan and TSan', node, ['scripts/test-sanitizers.mjs']],
   ['unit tests', node, [bin('mocha', 'bin/mocha.js'), '--recursive', 'out/test/unit']],
+  // The extension in a real VS Code (code-server + headless Chromium), with screenshots in out/screenshots/.
+  ['extension host', node, ['scripts/test-host.mjs']],
   // llama.cpp as the reference lives in its own package so its optional GPU builds are never installed.
   ['llama.cpp reference install', 'npm', ['ci', '--prefix', 'test/parity', '--omit=optional', '--no-audit', '--no-fund']],
   ['llama.cpp parity', node, ['test/parity/parity.mjs']],

@@ -1,8 +1,11 @@
 // `specqd` command-line tool: the engine outside VS Code, over the same facade the extension uses.
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 import { convert, Engine, inspect, type SpeculationLevel, type WeightType } from '../engine';
 import { parseArgs, UsageError } from './args';
+import { BENCH_USAGE, runBench } from './bench';
+import { runDemo } from './demo';
 import { formatInspection } from './format';
 
 const USAGE = `usage:
@@ -14,6 +17,9 @@ const USAGE = `usage:
       greedy completion; prints the text, then token ids and speed (or everything as JSON)
   specqd convert <in.gguf> <out.gguf> --type f32|f16|bf16|q8_0 [--keep-head]
       copy a model with its weight matrices cast to another type (atomic write)
+${BENCH_USAGE}
+  specqd demo [--snippets N] [--max-tokens N] [--repeats N] [--threads T]
+      held-out code completed under each speculation stack: text, speed, acceptance, exactness
   specqd --help`;
 
 /** Exit codes: 0 ok, 1 the operation failed (bad file...), 2 bad usage. */
@@ -31,6 +37,28 @@ async function main(argv: string[]): Promise<number> {
         return await runComplete(rest);
       case 'convert':
         return await runConvert(rest);
+      case 'bench':
+        return await runBench(rest);
+      case 'demo': {
+        const { options, positional } = parseArgs(rest, {
+          snippets: { kind: 'int' },
+          'max-tokens': { kind: 'int' },
+          repeats: { kind: 'int' },
+          threads: { kind: 'int' },
+        });
+        if (positional.length > 0) throw new UsageError(`unexpected argument '${positional[0]}'`);
+        const ok = await runDemo(
+          {
+            root: path.resolve(__dirname, '..'),
+            snippets: (options.get('snippets') as number | undefined) ?? 4,
+            maxTokens: (options.get('max-tokens') as number | undefined) ?? 96,
+            repeats: (options.get('repeats') as number | undefined) ?? 5,
+            ...(options.has('threads') ? { threads: options.get('threads') as number } : {}),
+          },
+          (line) => process.stdout.write(`${line}\n`),
+        );
+        return ok ? 0 : 1;
+      }
       default:
         throw new UsageError(`unknown command '${command}'`);
     }

@@ -1,0 +1,113 @@
+// `specqd demo`: completes held-out code snippets with the trained fixture models under each speculation stack,
+// printing the completion, tokens/s, the speedup over the plain target and each level's acceptance, and checking
+// that every stack produced exactly the target's tokens. Runs in one process: every engine is loaded once and
+// warmed up, the stacks take turns on each snippet, and the speed is the median over repetitions (so a busy
+// machine skews all stacks alike).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { Engine, type CompletionResult, type SpeculationLevel } from '../engine';
+
+export interface DemoOptions {
+  root: string;
+  snippets: number;
+  maxTokens: number;
+  repeats: number;
+  threads?: number;
+}
+
+interface Task {
+  file: string;
+  prefix: string;
+  suffix: string;
+}
+
+const STACKS: SpeculationLevel[][] = [['target'], ['target', 'ngram'], ['target', 'draft'], ['target', 'draft', 'ngram']];
+
+/** FIM tasks: the cursor at a line start a third of the way into held-out files (never seen in training). */
+export function demoTasks(heldoutDir: string, count: number): Task[] {
+  const files = fs
+    .readdirSync(heldoutDir)
+    .sort()
+    .filter((f) => fs.statSync(path.join(heldoutDir, f)).size > 1500);
+  const tasks: Task[] = [];
+  const stride = Math.max(1, Math.floor(files.length / count));
+  for (let i = 0; tasks.length < count && i < files.length; i += stride) {
+    const file = files[i];
+    const text = fs.readFileSync(path.join(heldoutDir, file), 'utf8');
+    const cut = text.indexOf('\n', Math.floor(text.length / 3)) + 1;
+    tasks.push({ file, prefix: text.slice(Math.max(0, cut - 1200), cut), suffix: text.slice(cut, cut + 400) });
+  }
+  return tasks;
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid]) : ((s[mid - 1]) + (s[mid])) / 2;
+}
+
+export async function runDemo(o: DemoOptions, print: (line: string) => void): Promise<boolean> {
+  const models = path.join(o.root, 'test', 'fixtures', 'models');
+  const target = path.join(models, 'tiny-coder.gguf');
+  const draft = path.join(models, 'tiny-coder-draft.gguf');
+  const tasks = demoTasks(path.join(o.root, 'test', 'fixtures', 'heldout', 'files'), o.snippets);
+  const engines = await Promise.all(
+    STACKS.map((levels) =>
+      Engine.load({ target, draft, levels, contextLength: 1024, ...(o.threads ? { threads: o.threads } : {}) }),
+    ),
+  );
+  print(`target ${path.basename(target)}, draft ${path.basename(draft)}; kernels ${engines[0]?.info().kernelPath}, ` +
+    `${engines[0]?.info().threads} threads; ${tasks.length} held-out snippets, ${o.maxTokens} tokens, median of ${o.repeats}`);
+  const perStack = STACKS.map(() => ({ rates: [] as number[], proposed: new Map<string, number>(), accepted: new Map<string, number>() }));
+  let exact = true;
+  try {
+    for (const task of tasks) {
+      print(`\n=== ${task.file} — the cursor after:\n${task.prefix.split('\n').slice(-4).join('\n')}█`);
+      const request = { prefix: task.prefix, suffix: task.suffix, maxTokens: o.maxTokens };
+      const results: CompletionResult[][] = STACKS.map(() => []);
+      for (let rep = 0; rep <= o.repeats; rep++) {
+        for (let s = 0; s < STACKS.length; s++) {
+          // A change in the prompt defeats the prefix cache, so every repetition pays the same prefill.
+          const r = await (engines[s]).complete({ ...request, prefix: `${request.prefix}` + ' '.repeat(rep % 2) });
+          if (rep > 0) (results[s]).push(r);  // repetition 0 warms up
+        }
+      }
+      const baseline = results[0]?.[0];
+      print(`--- completion (${baseline.tokens.length} tokens, stop: ${baseline.stopReason}):\n${baseline.text}\n---`);
+      STACKS.forEach((stack, s) => {
+        const runs = results[s];
+        const same = runs.every((r, i) => JSON.stringify(r.tokens) === JSON.stringify(results[0]?.[i]?.tokens));
+        exact &&= same;
+        const rate = median(runs.map((r) => r.stats.decodeTokensPerSecond));
+        const acc = perStack[s];
+        acc.rates.push(rate);
+        for (const l of runs[0]?.stats.levels.slice(1) ?? []) {
+          acc.proposed.set(l.name, (acc.proposed.get(l.name) ?? 0) + l.proposed);
+          acc.accepted.set(l.name, (acc.accepted.get(l.name) ?? 0) + l.accepted);
+        }
+        print(`    ${stack.join(' ← ').padEnd(26)} ${rate.toFixed(0).padStart(7)} tok/s   ${same ? 'same tokens as the target' : 'DIFFERENT TOKENS'}`);
+      });
+    }
+  } finally {
+    for (const e of engines) e.close();
+  }
+  const base = median(perStack[0].rates);
+  print('\n=== all snippets (median tok/s over snippets)');
+  print(`${'stack'.padEnd(26)} ${'tok/s'.padStart(7)} ${'speedup'.padStart(8)}  acceptance per level`);
+  STACKS.forEach((stack, s) => {
+    const acc = perStack[s];
+    const rate = median(acc.rates);
+    const levels = [...acc.proposed.keys()]
+      .map((name) => {
+        const p = acc.proposed.get(name) ?? 0;
+        return `${name} ${p ? ((100 * (acc.accepted.get(name) ?? 0)) / p).toFixed(0) : '-'}% of ${p}`;
+      })
+      .join(', ');
+    print(`${stack.join(' ← ').padEnd(26)} ${rate.toFixed(0).padStart(7)} ${(rate / base).toFixed(2).padStart(7)}×  ${levels}`);
+  });
+  print(`\nEvery stack produced exactly the target's tokens: ${exact ? 'yes' : 'NO'}`);
+  print('These fixture models are tiny (5.5M and 0.9M parameters): a forward pass costs well under a millisecond, so the\n' +
+    'ratios above say little about real models. `npm run bench` measures cost-realistic shapes.');
+  return exact;
+}
