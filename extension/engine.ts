@@ -70,6 +70,14 @@ export interface EngineOptions {
   levels?: SpeculationLevel[];
   /** Tune draft lengths online from measured acceptance and costs (default); false: a fixed 8. */
   adaptiveDrafts?: boolean;
+  /**
+   * Weights of the "mxfp4" level: 'auto' (default) casts the target's projections (and head, unless
+   * mxfp4KeepHead) to MXFP4 in memory at load time; a path loads an MXFP4 GGUF of the same network (e.g. written by
+   * quantize()); 'off' refuses the level.
+   */
+  mxfp4?: 'auto' | 'off' | (string & {});
+  /** With mxfp4 'auto': keep the output head in the target's type. */
+  mxfp4KeepHead?: boolean;
 }
 
 export type SpeculationLevel = 'target' | 'mxfp4' | 'draft' | 'ngram';
@@ -143,6 +151,8 @@ export interface EngineInfo {
   fim: boolean;
   kernelPath: string;
   levels: SpeculationLevel[];
+  /** Milliseconds load() spent casting the target to MXFP4 in memory (0 when no such copy was built). */
+  mxfp4BuildMs?: number;
 }
 
 interface NativeRequest {
@@ -191,7 +201,12 @@ interface NativeAddon {
   abiVersion: number;
   inspect(path: string): Promise<ModelInspection>;
   loadEngine(options: EngineOptions): Promise<NativeEngine>;
-  convert(src: string, dst: string, options: ConvertOptions): Promise<ConvertReport>;
+  convert(
+    src: string,
+    dst: string,
+    options: ConvertOptions,
+    onProgress?: (fraction: number, tensor: string) => void,
+  ): { promise: Promise<ConvertReport>; cancel(): void };
 }
 
 /** Where the addon was found, for logs and `specqd --version`. */
@@ -252,20 +267,61 @@ export async function inspect(modelPath: string): Promise<ModelInspection> {
   return loadAddon().inspect(path.resolve(modelPath));
 }
 
+/** Progress of convert() / quantize(): the fraction of input bytes done (0..1) and the tensor just written. */
+export type ConvertProgress = (fraction: number, tensor: string) => void;
+
+export interface ConvertRunOptions extends ConvertOptions {
+  onProgress?: ConvertProgress;
+  /** Aborting cancels the run: the promise rejects with an AbortError and no output file is left. */
+  signal?: AbortSignal;
+}
+
 /**
- * Writes a copy of a model with its weight matrices cast to `options.type` (atomically: a temporary file beside
- * `dst`, then a rename). Rejects with the engine's message on a bad source or an unwritable destination.
+ * Writes a copy of a model with its weight matrices cast to `options.type`, streaming tensor by tensor (memory bounded
+ * by the largest tensor). Atomic: a temporary file `dst.tmp-XXXXXXXX` beside `dst`, fsynced, then renamed; a failed,
+ * cancelled or killed run leaves no partial `dst` and never modifies `src` (a temporary file left by a killed run is
+ * removed by the next run writing the same `dst`). Rejects with the engine's message on a bad source or an
+ * unwritable destination.
  */
-export async function convert(src: string, dst: string, options: ConvertOptions): Promise<ConvertReport> {
+export async function convert(src: string, dst: string, options: ConvertRunOptions): Promise<ConvertReport> {
   if (typeof src !== 'string' || typeof dst !== 'string' || !src || !dst) {
     throw new TypeError('convert(src, dst): both paths must be non-empty strings');
   }
   if (path.resolve(src) === path.resolve(dst)) throw new Error('convert: the output must not overwrite the input');
-  return loadAddon().convert(path.resolve(src), path.resolve(dst), options);
+  const { signal, onProgress, ...nativeOptions } = options;
+  if (signal?.aborted) throw abortError('the conversion was cancelled');
+  const run = loadAddon().convert(path.resolve(src), path.resolve(dst), nativeOptions, onProgress);
+  const onAbort = (): void => run.cancel();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await run.promise;
+  } catch (error) {
+    if (signal?.aborted) throw abortError('the conversion was cancelled');
+    throw error;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
 }
 
-function abortError(): Error {
-  const error = new Error('the completion was cancelled');
+export interface QuantizeOptions {
+  /** Keep the output head in its original type (default: cast it too; for a tied head, a separate MXFP4 copy). */
+  keepHead?: boolean;
+  onProgress?: ConvertProgress;
+  signal?: AbortSignal;
+}
+
+/**
+ * The direct cast to MXFP4 (`specqd quantize`): the seven projections of every layer, and the output head unless
+ * `keepHead`, become MXFP4; embeddings and norms keep their type. general.file_type is set to 38 (llama.cpp's
+ * MOSTLY_MXFP4_MOE, its only MXFP4 file type) and the source file name is recorded as specqd.converted_from.
+ * Same streaming / atomic / cancellation rules as convert().
+ */
+export async function quantize(src: string, dst: string, options: QuantizeOptions = {}): Promise<ConvertReport> {
+  return convert(src, dst, { ...options, type: 'mxfp4' });
+}
+
+function abortError(message = 'the completion was cancelled'): Error {
+  const error = new Error(message);
   error.name = 'AbortError';
   return error;
 }
@@ -299,6 +355,9 @@ export class Engine {
       ...options,
       target: path.resolve(options.target),
       ...(options.draft ? { draft: path.resolve(options.draft) } : {}),
+      ...(options.mxfp4 !== undefined && options.mxfp4 !== 'auto' && options.mxfp4 !== 'off'
+        ? { mxfp4: path.resolve(options.mxfp4) }
+        : {}),
     });
     return new Engine(native);
   }

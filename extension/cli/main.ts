@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { convert, Engine, inspect, type SpeculationLevel, type WeightType } from '../engine';
+import { convert, Engine, inspect, quantize, type SpeculationLevel, type WeightType } from '../engine';
 import { parseArgs, UsageError } from './args';
 import { BENCH_USAGE, runBench } from './bench';
 import { runDemo } from './demo';
@@ -17,12 +17,15 @@ const USAGE = `usage:
       greedy completion; prints the text, then token ids and speed (or everything as JSON)
   specqd convert <in.gguf> <out.gguf> --type f32|f16|bf16|q8_0 [--keep-head]
       copy a model with its weight matrices cast to another type (atomic write)
+  specqd quantize <in.gguf> <out.gguf> [--keep-head] [--quiet]
+      the direct cast to MXFP4 (projections, and the output head unless --keep-head), printing progress;
+      atomic, Ctrl-C cancels and leaves no output
 ${BENCH_USAGE}
   specqd demo [--snippets N] [--max-tokens N] [--repeats N] [--threads T]
       held-out code completed under each speculation stack: text, speed, acceptance, exactness
   specqd --help`;
 
-/** Exit codes: 0 ok, 1 the operation failed (bad file...), 2 bad usage. */
+/** Exit codes: 0 ok, 1 the operation failed (bad file...), 2 bad usage, 130 cancelled (quantize). */
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h') {
@@ -37,6 +40,8 @@ async function main(argv: string[]): Promise<number> {
         return await runComplete(rest);
       case 'convert':
         return await runConvert(rest);
+      case 'quantize':
+        return await runQuantize(rest);
       case 'bench':
         return await runBench(rest);
       case 'demo': {
@@ -78,6 +83,47 @@ async function runInspect(args: string[]): Promise<number> {
   const result = await inspect(file);
   process.stdout.write(options.get('json') ? `${JSON.stringify(result, null, 2)}\n` : `${formatInspection(result)}\n`);
   return 0;
+}
+
+async function runQuantize(args: string[]): Promise<number> {
+  const { options, positional } = parseArgs(args, { 'keep-head': { kind: 'flag' }, quiet: { kind: 'flag' } });
+  const [src, dst, ...extra] = positional;
+  if (src === undefined || dst === undefined || extra.length > 0) throw new UsageError('expected <in.gguf> <out.gguf>');
+  const quiet = options.get('quiet') === true;
+  const controller = new AbortController();
+  const onSignal = (): void => controller.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const started = Date.now();
+  let lastPercent = -1;
+  try {
+    const report = await quantize(src, dst, {
+      keepHead: options.get('keep-head') === true,
+      signal: controller.signal,
+      onProgress: (fraction, tensor) => {
+        const percent = Math.floor(fraction * 100);
+        if (quiet || percent === lastPercent) return;
+        lastPercent = percent;
+        process.stdout.write(`${String(percent).padStart(3)}%  ${tensor}\n`);
+      },
+    });
+    const seconds = (Date.now() - started) / 1000;
+    process.stdout.write(
+      `${dst}: ${report.converted} matrices cast to MXFP4 in ${seconds.toFixed(1)} s; ` +
+        `${report.bytesIn} -> ${report.bytesOut} bytes of tensors\n` +
+        report.kept.map((k) => `  kept: ${k}\n`).join(''),
+    );
+    return 0;
+  } catch (error) {
+    if (controller.signal.aborted) {
+      process.stderr.write('specqd quantize: cancelled; no output written\n');
+      return 130;
+    }
+    throw error;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }
 
 const WEIGHT_TYPES: WeightType[] = ['f32', 'f16', 'bf16', 'q8_0', 'mxfp4'];

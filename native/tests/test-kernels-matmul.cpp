@@ -15,6 +15,7 @@
 #include "kernels/cpu-features.h"
 #include "kernels/matmul.h"
 #include "kernels/thread-pool.h"
+#include "mxfp4/mxfp4.h"
 
 using namespace specqd;
 
@@ -79,6 +80,11 @@ TestWeights make_weights(GgmlType type, int64_t rows, int64_t cols, std::mt19937
                     blocks[b].qs[j] = static_cast<int8_t>(std::max(-127L, std::min(127L, q)));
                 }
             }
+            break;
+        }
+        case GgmlType::MXFP4: {
+            const int64_t row_bytes = w.view().row_bytes();
+            for (int64_t r = 0; r < rows; ++r) mxfp4::quantize_row(&f[r * cols], cols, &w.bytes[r * row_bytes]);
             break;
         }
         default: break;
@@ -172,7 +178,7 @@ void check_thread_invariance(const Path& path, const TestWeights& tw, int64_t n_
 
 int main() {
     std::mt19937 rng(1234);
-    const GgmlType types[] = {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0};
+    const GgmlType types[] = {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::MXFP4};
     ThreadPool pool1(1), pool2(2), pool3(3), pool7(7);
     std::vector<ThreadPool*> pools{&pool1, &pool2, &pool3, &pool7};
 
@@ -192,7 +198,7 @@ int main() {
             // Shapes: row counts that are not multiples of any tile; columns that are multiples of 32 and, for the
             // types that allow it, columns that end in a partial vector step.
             std::vector<std::pair<int64_t, int64_t>> shapes{{1, 32}, {7, 96}, {33, 160}, {67, 320}};
-            if (type != GgmlType::Q8_0) {
+            if (type != GgmlType::Q8_0 && type != GgmlType::MXFP4) {  // block types: whole blocks only
                 for (int64_t cols : {1, 5, 17, 45, 100, 172}) shapes.push_back({13, cols});
             }
             for (auto [rows, cols] : shapes) {

@@ -11,6 +11,7 @@
 #include "check.h"
 #include "engine/engine.h"
 #include "model/convert.h"
+#include "speculative/speculative.h"
 #include "test-util.h"
 
 using namespace specqd;
@@ -23,8 +24,9 @@ struct Case {
 };
 
 std::unique_ptr<Engine> load(const std::string& target, const std::string& draft, std::vector<std::string> levels,
-                             int threads, bool adaptive) {
+                             int threads, bool adaptive, bool share_kv = true) {
     EngineOptions o;
+    o.share_kv = share_kv;
     o.target = target;
     o.draft = draft;
     o.levels = std::move(levels);
@@ -51,8 +53,12 @@ void check_exact(const Case& c, const std::string& label) {
     int64_t total_proposed = 0, total_accepted = 0;
     for (const auto& stack : stacks) {
         for (int threads : {1, 3}) {
-            for (bool adaptive : {true, false}) {
-                auto e = load(c.target, c.draft, stack, threads, adaptive);
+            for (int variant = 0; variant < 3; ++variant) {
+                // adaptive drafts with a shared KV cache where the draft is the same network; fixed drafts;
+                // adaptive with every level keeping its own cache.
+                const bool adaptive = variant != 1;
+                const bool share_kv = variant != 2;
+                auto e = load(c.target, c.draft, stack, threads, adaptive, share_kv);
                 if (!e) continue;
                 for (size_t i = 0; i < c.requests.size(); ++i) {
                     CompletionResult out;
@@ -61,7 +67,7 @@ void check_exact(const Case& c, const std::string& label) {
                     std::string name = label + " [";
                     for (const auto& l : stack) name += l + " ";
                     name += "] threads " + std::to_string(threads) + (adaptive ? " adaptive" : " fixed") +
-                            " request " + std::to_string(i);
+                            (share_kv ? " shared-kv" : " own-kv") + " request " + std::to_string(i);
                     CHECK_MSG(out.tokens == expected[i], name);
                     CHECK_EQ(out.stats.levels.size(), stack.size());
                     for (size_t l = 1; l < out.stats.levels.size(); ++l) {
@@ -88,6 +94,36 @@ std::string read_text(const std::string& path) {
 
 }  // namespace
 
+// A same-network draft reads the target's cache: it never prefills the prompt itself.
+void test_shared_kv_geometry(const std::string& target_path, const std::string& copy_path) {
+    Model target, copy;
+    CHECK(model_load(target_path, &target).is_ok());
+    CHECK(model_load(copy_path, &copy).is_ok());
+    CHECK(ModelLevel::same_kv_geometry(target.hparams, copy.hparams));
+    ModelLevel top("target", &target.hparams, &target.weights);
+    ModelLevel shared("draft", &copy.hparams, &copy.weights);
+    CHECK(top.init(256, 64).is_ok());
+    CHECK(shared.init(256, 64, &top).is_ok());
+    CHECK(shared.shares_kv());
+    const std::vector<int32_t> context = target.vocab.encode("Once upon a time, there was a little girl", true, false);
+    int32_t reused = 0;
+    CHECK(top.sync(context, nullptr, &reused).is_ok());
+    CHECK(shared.sync(context, nullptr, &reused).is_ok());
+    CHECK_EQ(reused, static_cast<int32_t>(context.size()) - 1);  // everything read from the target's cache
+    // A sharing level's own slots hold two verification batches; a draft longer than that is refused cleanly.
+    std::vector<int32_t> top1;
+    std::vector<int32_t> draft(40, 5);
+    // 41 positions per verification, 128 own slots: three fit, the fourth is refused.
+    CHECK(shared.verify(context.back(), draft, nullptr, &top1, nullptr).is_ok());
+    CHECK(shared.verify(context.back(), draft, nullptr, &top1, nullptr).is_ok());
+    CHECK(shared.verify(context.back(), draft, nullptr, &top1, nullptr).is_ok());
+    const Status full = shared.verify(context.back(), draft, nullptr, &top1, nullptr);
+    CHECK(!full.is_ok() && full.message().find("draft cache") != std::string::npos);
+    // Rolled back to the context, it drafts again.
+    shared.keep(static_cast<int32_t>(context.size()));
+    CHECK(shared.verify(context.back(), draft, nullptr, &top1, nullptr).is_ok());
+}
+
 int main() {
     test_util::TempDir dir;
     // stories260K: the draft model is its own Q8_0 copy (same tokenizer, different numbers).
@@ -106,6 +142,7 @@ int main() {
         story.requests.push_back(r);
     }
     check_exact(story, "stories260K");
+    test_shared_kv_geometry(stories, stories_q8);
 
     // The trained code models, FIM prompts cut from held-out files at fixed points.
     const std::string coder = check::repo_path("test/fixtures/models/tiny-coder.gguf");

@@ -2,6 +2,10 @@
 // turns failed Status values into JS errors. No engine logic lives here.
 #include <napi.h>
 
+#include <atomic>
+#include <memory>
+#include <utility>
+
 #include "binding/convert.h"
 #include "binding/engine-binding.h"
 #include "engine/inspect.h"
@@ -40,18 +44,45 @@ Napi::Value inspect(const Napi::CallbackInfo& info) {
     return promise;
 }
 
-// convert(src, dst, { type, keepHead }) -> Promise<report>: a copy of the model with its matrices cast.
+// convert(src, dst, { type, keepHead }, onProgress?) -> { promise: Promise<report>, cancel() }: a copy of the model
+// with its matrices cast. Progress reaches JS through a thread-safe function (called on the JS thread, after each
+// tensor, with (fraction, tensorName)); cancel() sets a flag the converter checks between tensors and every 1024
+// rows, and the promise then rejects with "cancelled" (no output is left behind).
 class ConvertWorker : public Napi::AsyncWorker {
 public:
-    ConvertWorker(Napi::Env env, std::string src, std::string dst, ConvertOptions options)
+    ConvertWorker(Napi::Env env, std::string src, std::string dst, ConvertOptions options, Napi::Function on_progress)
         : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), src_(std::move(src)),
-          dst_(std::move(dst)), options_(std::move(options)) {}
+          dst_(std::move(dst)), options_(std::move(options)), cancel_(std::make_shared<std::atomic<bool>>(false)) {
+        options_.cancel = cancel_.get();
+        if (!on_progress.IsEmpty()) {
+            progress_ = Napi::ThreadSafeFunction::New(env, on_progress, "specqd-convert-progress", 0, 1);
+            has_progress_ = true;
+        }
+    }
     Napi::Promise promise() { return deferred_.Promise(); }
+    std::shared_ptr<std::atomic<bool>> cancel_flag() const { return cancel_; }
+
     void Execute() override {
+        if (has_progress_) {
+            options_.on_progress = [this](double fraction, const std::string& tensor) {
+                auto* update = new std::pair<double, std::string>(fraction, tensor);
+                const napi_status st = progress_.NonBlockingCall(
+                    update, [](Napi::Env env, Napi::Function fn, std::pair<double, std::string>* u) {
+                        // Exceptions from the callback are left pending for Node to report; a progress callback must
+                        // not stop the conversion.
+                        if (env != nullptr && !fn.IsEmpty()) {
+                            fn.Call({Napi::Number::New(env, u->first), Napi::String::New(env, u->second)});
+                        }
+                        delete u;
+                    });
+                if (st != napi_ok) delete update;
+            };
+        }
         const Status st = convert_model(src_, dst_, options_, &report_);
         if (!st) SetError(st.message());
     }
     void OnOK() override {
+        release_progress();
         Napi::Env env = Env();
         Napi::Object o = Napi::Object::New(env);
         o.Set("converted", report_.n_converted);
@@ -62,13 +93,26 @@ public:
         o.Set("bytesOut", static_cast<double>(report_.bytes_out));
         deferred_.Resolve(o);
     }
-    void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+    void OnError(const Napi::Error& e) override {
+        release_progress();
+        deferred_.Reject(e.Value());
+    }
 
 private:
+    void release_progress() {
+        if (has_progress_) {
+            progress_.Release();
+            has_progress_ = false;
+        }
+    }
+
     Napi::Promise::Deferred deferred_;
     std::string src_, dst_;
     ConvertOptions options_;
     ConvertReport report_;
+    std::shared_ptr<std::atomic<bool>> cancel_;
+    Napi::ThreadSafeFunction progress_;
+    bool has_progress_ = false;
 };
 
 Napi::Value convert(const Napi::CallbackInfo& info) {
@@ -88,11 +132,19 @@ Napi::Value convert(const Napi::CallbackInfo& info) {
         }
         options.keep_head = o.Get("keepHead").ToBoolean().Value();
     }
+    Napi::Function on_progress;
+    if (info.Length() >= 4 && info[3].IsFunction()) on_progress = info[3].As<Napi::Function>();
     options.convert_embedding = options.type != GgmlType::MXFP4;
-    auto* worker = new ConvertWorker(env, std::move(src), std::move(dst), std::move(options));
-    Napi::Promise p = worker->promise();
+    auto* worker = new ConvertWorker(env, std::move(src), std::move(dst), std::move(options), on_progress);
+    Napi::Object handle = Napi::Object::New(env);
+    handle.Set("promise", worker->promise());
+    std::shared_ptr<std::atomic<bool>> flag = worker->cancel_flag();
+    handle.Set("cancel", Napi::Function::New(env, [flag](const Napi::CallbackInfo& ci) {
+                   flag->store(true);
+                   return ci.Env().Undefined();
+               }, "cancel"));
     worker->Queue();
-    return p;
+    return handle;
 }
 
 }  // namespace

@@ -122,6 +122,7 @@ private:
         Napi::Array levels = Napi::Array::New(env, names.size());
         for (size_t i = 0; i < names.size(); ++i) levels.Set(static_cast<uint32_t>(i), names[i]);
         o.Set("levels", levels);
+        o.Set("mxfp4BuildMs", e.mxfp4_build_ms());
         return o;
     }
     Napi::Value close(const Napi::CallbackInfo& info) {
@@ -345,6 +346,8 @@ Napi::Value load_engine(const Napi::CallbackInfo& info) {
     } else if (!levels.IsUndefined()) {
         return reject(env, "loadEngine(): levels must be an array of strings");
     }
+    if (!read_string(o, "mxfp4", &options.mxfp4)) return reject(env, "loadEngine(): mxfp4 must be a string");
+    options.mxfp4_keep_head = o.Get("mxfp4KeepHead").ToBoolean().Value();
     Napi::Value adaptive = o.Get("adaptiveDrafts");
     if (adaptive.IsBoolean()) options.adaptive_drafts = adaptive.As<Napi::Boolean>().Value();
     auto* worker = new LoadWorker(env, std::move(options));

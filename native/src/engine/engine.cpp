@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "kernels/ops.h"
+#include "model/convert.h"
 
 namespace specqd {
 namespace {
@@ -63,6 +64,12 @@ Status Engine::build_stack(const EngineOptions& options) {
     std::vector<std::string> levels = options.levels;
     if (levels.empty()) levels = {"target"};
     if (levels[0] != "target") return Status::error("the first speculation level must be \"target\"");
+    // A model level reads the KV cache of the level above when it is the same network with other weights.
+    auto share_target = [&](size_t i, const ModelHparams& hp) -> ModelLevel* {
+        if (!options.share_kv || i == 0 || !stack_.level(i - 1).is_model()) return nullptr;
+        auto* above = static_cast<ModelLevel*>(&stack_.level(i - 1));
+        return ModelLevel::same_kv_geometry(*above->hparams(), hp) ? above : nullptr;
+    };
     for (size_t i = 0; i < levels.size(); ++i) {
         const std::string& name = levels[i];
         if (std::count(levels.begin(), levels.end(), name) > 1) {
@@ -81,18 +88,51 @@ Status Engine::build_stack(const EngineOptions& options) {
                 return Status::error("the draft model's tokenizer differs from the target's; a draft must share it");
             }
             auto level = std::make_unique<ModelLevel>("draft", &draft_model_->hparams, &draft_model_->weights);
-            SPECQD_TRY(level->init(n_ctx_, kMaxBatch));
+            SPECQD_TRY(level->init(n_ctx_, kMaxBatch, share_target(i, draft_model_->hparams)));
             stack_.add_level(std::move(level));
         } else if (name == "ngram") {
             if (i + 1 != levels.size()) return Status::error("\"ngram\" drafts for others, so it must be the last level");
             stack_.add_level(std::make_unique<NgramLevel>());
         } else if (name == "mxfp4") {
-            return Status::error("the \"mxfp4\" level is not available in this build yet");
+            SPECQD_TRY(build_mxfp4_weights(options));
+            auto level = std::make_unique<ModelLevel>("mxfp4", &model_.hparams, &mxfp4_weights_);
+            SPECQD_TRY(level->init(n_ctx_, kMaxBatch, share_target(i, model_.hparams)));
+            stack_.add_level(std::move(level));
         } else {
             return Status::error("unknown speculation level \"" + name + "\" (known: target, mxfp4, draft, ngram)");
         }
     }
     stack_.control.adaptive = options.adaptive_drafts;
+    return Status::ok();
+}
+
+// The "mxfp4" level is the target's network with MXFP4 weights: cast in memory from the target, or read from a file
+// of the same network (same shapes, same tokenizer), whose hparams must then match the target's.
+Status Engine::build_mxfp4_weights(const EngineOptions& options) {
+    const auto t0 = Clock::now();
+    if (options.mxfp4 == "off") return Status::error("the \"mxfp4\" level was requested with mxfp4 = \"off\"");
+    if (options.mxfp4.empty() || options.mxfp4 == "auto") {
+        ConvertReport report;
+        SPECQD_TRY(cast_model_weights(model_.weights, GgmlType::MXFP4, options.mxfp4_keep_head, pool_.get(),
+                                      &mxfp4_weights_, &report)
+                       .with_context("building the MXFP4 copy"));
+    } else {
+        mxfp4_model_ = std::make_unique<Model>();
+        SPECQD_TRY(model_load(options.mxfp4, mxfp4_model_.get()).with_context("MXFP4 model"));
+        const ModelHparams& a = model_.hparams;
+        const ModelHparams& b = mxfp4_model_->hparams;
+        if (a.n_embd != b.n_embd || a.n_layer != b.n_layer || a.n_ff != b.n_ff || a.n_head != b.n_head ||
+            a.n_head_kv != b.n_head_kv || a.n_vocab != b.n_vocab || !same_tokenizer(model_.vocab, mxfp4_model_->vocab)) {
+            return Status::error("the MXFP4 model '" + options.mxfp4 + "' is not a copy of the target's network");
+        }
+        // Same hparams as the target (the level runs with the target's), the file's weights.
+        mxfp4_weights_ = ModelWeights();
+        mxfp4_weights_.token_embd = mxfp4_model_->weights.token_embd;
+        mxfp4_weights_.layers = mxfp4_model_->weights.layers;
+        mxfp4_weights_.output_norm = mxfp4_model_->weights.output_norm;
+        mxfp4_weights_.output = mxfp4_model_->weights.output;
+    }
+    mxfp4_build_ms_ = ms_since(t0);
     return Status::ok();
 }
 
@@ -126,8 +166,19 @@ Status Engine::build_prompt(const CompletionRequest& request, std::vector<int32_
     return Status::ok();
 }
 
+Status Engine::check_files() const {
+    for (const Model* m : {static_cast<const Model*>(&model_), static_cast<const Model*>(draft_model_.get())}) {
+        if (m && m->file.changed_on_disk()) {
+            return Status::error("the model file '" + m->file.path() +
+                                 "' changed on disk while in use (truncated or overwritten); load it again");
+        }
+    }
+    return Status::ok();
+}
+
 Status Engine::complete(const CompletionRequest& request, CompletionResult* result) {
     std::lock_guard<std::mutex> lock(request_mutex_);
+    SPECQD_TRY(check_files());
     const auto t_start = Clock::now();
     *result = CompletionResult();
     CompletionStats& st = result->stats;
@@ -168,8 +219,10 @@ Status Engine::complete(const CompletionRequest& request, CompletionResult* resu
     // Prefill: the target's cache keeps the longest common prefix with the previous request, so a keystroke costs
     // only the new tokens. Everything but the last prompt token goes in; the last one starts generation.
     const auto t_prefill = Clock::now();
-    SPECQD_TRY(stack_.target().sync(prompt, pool_.get(), &st.n_reused));
+    const Status prefill = stack_.target().sync(prompt, pool_.get(), &st.n_reused);
     st.prefill_ms = ms_since(t_prefill);
+    SPECQD_TRY(check_files());
+    SPECQD_TRY(prefill);
 
     // Generation: greedy at the target, drafted by the levels below it.
     const Vocab& vocab = model_.vocab;
@@ -204,8 +257,17 @@ Status Engine::complete(const CompletionRequest& request, CompletionResult* resu
     std::vector<int32_t> context = prompt;
     const auto t_decode = Clock::now();
     int why = 0;
-    SPECQD_TRY(stack_.generate(context, limits, pool_.get(), on_token, &why));
+    const Status gst = stack_.generate(context, limits, pool_.get(), on_token, &why);
     st.decode_ms = ms_since(t_decode);
+    // Checked after the work: the guard lets a pass over a vanished file finish on zeros, and this turns it into
+    // an error instead of a nonsense completion. The caches hold nonsense too: forget them.
+    if (Status files = check_files(); !files) {
+        for (size_t i = 0; i < stack_.depth(); ++i) {
+            if (stack_.level(i).is_model()) static_cast<ModelLevel&>(stack_.level(i)).reset();
+        }
+        return files;
+    }
+    SPECQD_TRY(gst);
     switch (why) {
         case 0: break;  // the callback decided: eog or a stop string
         case 1: reason = StopReason::MaxTokens; break;

@@ -29,8 +29,16 @@ struct EngineOptions {
     // for each other. Empty: just the target.
     std::vector<std::string> levels;
     bool adaptive_drafts = true; // tune draft lengths online; false: the paper's fixed 8
+    // A level that is the same network as the level above (the MXFP4 copy) reads that level's KV cache instead of
+    // keeping its own (speculative.h). false: every level keeps a full cache of its own.
+    bool share_kv = true;
     int32_t threads = 0;         // 0: one per core, at most 8
     int32_t context_length = 0;  // 0: the model's training context, at most 4096
+    // Weights of the "mxfp4" level: "auto" casts the target's projections (and head, unless mxfp4_keep_head) to
+    // MXFP4 in memory at load time; a path loads an MXFP4 GGUF of the same network (e.g. from `specqd quantize`);
+    // "off" refuses the level. Only read when levels contains "mxfp4".
+    std::string mxfp4 = "auto";
+    bool mxfp4_keep_head = false;
 };
 
 struct CompletionRequest {
@@ -105,12 +113,21 @@ public:
     // The tokens a request's prompt becomes (BOS, FIM markers per the model's tokenizer).
     Status build_prompt(const CompletionRequest& request, std::vector<int32_t>* tokens) const;
 
+    // Milliseconds load() spent building the in-memory MXFP4 copy (0 without an "mxfp4" level or with a file).
+    double mxfp4_build_ms() const { return mxfp4_model_ ? 0 : mxfp4_build_ms_; }
+
 private:
     Engine() = default;
     Status build_stack(const EngineOptions& options);
+    Status build_mxfp4_weights(const EngineOptions& options);
+    // Fails when a model file was truncated or overwritten under the engine (see base/mapped-file.h).
+    Status check_files() const;
 
     Model model_;
     std::unique_ptr<Model> draft_model_;
+    ModelWeights mxfp4_weights_;           // the "mxfp4" level's weights (cast in memory, or views into mxfp4_model_)
+    std::unique_ptr<Model> mxfp4_model_;   // the MXFP4 file, when one was given
+    double mxfp4_build_ms_ = 0;            // load-time cost of the in-memory cast
     std::unique_ptr<ThreadPool> pool_;
     int32_t n_ctx_ = 0;
     SpecStack stack_;  // level 0 is the target and owns the prompt's KV cache

@@ -102,6 +102,8 @@ public:
     uint64_t data_offset() const { return data_offset_; }
     uint64_t file_size() const { return map_.size(); }
     const std::string& path() const { return map_.path(); }
+    // The file was truncated or overwritten while mapped (base/mapped-file.h): its tensor data is meaningless now.
+    bool changed_on_disk() const { return map_.damaged(); }
 
     // Metadata in file order.
     const std::vector<std::pair<std::string, GgufValue>>& metadata() const { return metadata_; }

@@ -1,6 +1,9 @@
 #include "gguf/gguf-writer.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -65,6 +68,29 @@ void append_value(std::vector<uint8_t>* out, const GgufValue& value) {
 
 std::string errno_text() { return std::strerror(errno); }
 
+// Temporary files left by a writer that was killed (SIGKILL, power loss) before commit() or abort(): every writer
+// holds an exclusive flock on its temporary file for as long as it lives, and the kernel drops that lock when the
+// process dies. So a "<path>.tmp-XXXXXXXX" whose lock can be taken belongs to no live writer and is removed; one
+// that is locked is another run writing the same destination right now, and is left alone.
+void remove_stale_temp_files(const std::string& path) {
+    const size_t slash = path.find_last_of('/');
+    const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+    const std::string prefix = (slash == std::string::npos ? path : path.substr(slash + 1)) + ".tmp-";
+    DIR* d = ::opendir(dir.c_str());
+    if (d == nullptr) return;
+    while (const dirent* entry = ::readdir(d)) {
+        const std::string name = entry->d_name;
+        if (name.size() != prefix.size() + 8 || name.compare(0, prefix.size(), prefix) != 0) continue;
+        if (name.find_first_not_of("0123456789abcdef", prefix.size()) != std::string::npos) continue;
+        const std::string full = dir + "/" + name;
+        const int fd = ::open(full.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0) continue;
+        if (::flock(fd, LOCK_EX | LOCK_NB) == 0) ::unlink(full.c_str());
+        ::close(fd);
+    }
+    ::closedir(d);
+}
+
 }  // namespace
 
 GgufWriter::~GgufWriter() { abort(); }
@@ -121,12 +147,32 @@ Status GgufWriter::open(const std::string& path) {
     // The alignment must not change after tensors were laid out.
     path_ = path;
     // Temporary file in the destination folder so the final rename is atomic (same file system).
+    remove_stale_temp_files(path);
     std::random_device rd;
-    char suffix[32];
-    std::snprintf(suffix, sizeof suffix, ".tmp-%08x", static_cast<unsigned>(rd()));
-    temp_path_ = path + suffix;
-    fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd_ < 0) return Status::error("cannot create '" + temp_path_ + "': " + errno_text());
+    for (int attempt = 0;; ++attempt) {
+        char suffix[32];
+        std::snprintf(suffix, sizeof suffix, ".tmp-%08x", static_cast<unsigned>(rd()));
+        temp_path_ = path + suffix;
+        fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd_ < 0) {
+            const std::string err = errno_text();
+            temp_path_.clear();
+            return Status::error("cannot create '" + path + suffix + "': " + err);
+        }
+        // The lock marks the file as live for remove_stale_temp_files() in other processes. Another run's cleanup
+        // may have removed the file between open and flock; then the name no longer leads to our file: try again.
+        struct stat ours {}, named {};
+        if (::flock(fd_, LOCK_EX | LOCK_NB) == 0 && ::fstat(fd_, &ours) == 0 &&
+            ::stat(temp_path_.c_str(), &named) == 0 && ours.st_ino == named.st_ino && ours.st_dev == named.st_dev) {
+            break;
+        }
+        ::close(fd_);
+        fd_ = -1;
+        if (attempt == 3) {
+            temp_path_.clear();
+            return Status::error("cannot create a temporary file beside '" + path + "'");
+        }
+    }
     written_ = 0;
     next_tensor_ = 0;
 
@@ -192,15 +238,18 @@ Status GgufWriter::commit() {
         abort();
         return Status::error("cannot flush '" + temp_path_ + "': " + err);
     }
-    ::close(fd_);
-    fd_ = -1;
+    // Rename while the file is still open (and locked), so no other run takes it for a stale one meanwhile.
     if (::rename(temp_path_.c_str(), path_.c_str()) != 0) {
         const std::string err = errno_text();
         ::unlink(temp_path_.c_str());
         temp_path_.clear();
+        ::close(fd_);
+        fd_ = -1;
         return Status::error("cannot rename onto '" + path_ + "': " + err);
     }
     temp_path_.clear();
+    ::close(fd_);
+    fd_ = -1;
     // Make the rename itself durable: fsync the folder.
     const size_t slash = path_.find_last_of('/');
     const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path_.substr(0, slash));
@@ -213,13 +262,13 @@ Status GgufWriter::commit() {
 }
 
 void GgufWriter::abort() {
-    if (fd_ >= 0) {
-        ::close(fd_);
-        fd_ = -1;
-    }
     if (!temp_path_.empty()) {
         ::unlink(temp_path_.c_str());
         temp_path_.clear();
+    }
+    if (fd_ >= 0) {
+        ::close(fd_);
+        fd_ = -1;
     }
 }
 

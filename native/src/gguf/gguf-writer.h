@@ -4,6 +4,8 @@
 // destination folder), then write each tensor's bytes in the order they were added (streaming: only one tensor
 // needs to be in memory), then commit() which pads, fsyncs and renames over the destination. If commit() is never
 // reached (error, cancellation, destruction) the temporary file is removed and the destination is untouched.
+// The temporary file is "<path>.tmp-XXXXXXXX" (8 hex digits), exclusively flock()ed while the writer lives; one left
+// by a killed process (no lock holder) is removed by the next open() of the same path.
 //
 // Layout follows ggml's reader: tensors are dense in directory order, each padded to the alignment, and the data
 // section starts at the aligned end of the directory.

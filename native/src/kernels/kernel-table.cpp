@@ -23,6 +23,7 @@ struct Tables {
         if (best >= IsaLevel::avx2) {
             avx2::fill_matmul_kernels(avx2);
             avx2::fill_op_kernels(avx2);
+            mxfp4::fill_matmul_kernels(avx2, IsaLevel::avx2);
             avx2.name = "avx2";
             avx512 = avx2;
             avx512_bf16dot = avx2;
@@ -30,6 +31,7 @@ struct Tables {
         if (best >= IsaLevel::avx512) {
             avx512::fill_matmul_kernels(avx512, false);
             avx512::fill_op_kernels(avx512);
+            mxfp4::fill_matmul_kernels(avx512, IsaLevel::avx512);
             avx512.name = "avx512";
             avx512_bf16dot = avx512;
             if (cpu_features().avx512_bf16) {
@@ -52,6 +54,7 @@ void scalar::fill_kernel_table(KernelTable& table) {
                      weight_slot(GgmlType::Q8_0)}) {
         table.matmul[slot].rows = scalar::matmul_rows;
     }
+    mxfp4::fill_matmul_kernels(table, IsaLevel::scalar);
     table.rms_norm = ref::rms_norm;
     table.add_bias = ref::add_bias;
     table.silu_mul = ref::silu_mul;

@@ -70,4 +70,13 @@ void fill_matmul_kernels(KernelTable& table, bool bf16_dot);
 void fill_op_kernels(KernelTable& table);
 }  // namespace avx512
 
+// MXFP4 (issue 5) lives in mxfp4/, which may include kernels/ but not the reverse; these two hooks, defined there,
+// are how its kernels reach the table and ref::dequantize_row reaches its decoder.
+namespace mxfp4 {
+// Sets table.matmul[WeightSlot::mxfp4] for `level` (scalar: the reference row kernel). Called by each path's fill.
+void fill_matmul_kernels(KernelTable& table, IsaLevel level);
+// Row of cols weights (cols / 32 blocks at row) as f32, exactly ggml's dequantization.
+void dequantize_row(const void* row, int64_t cols, float* out);
+}  // namespace mxfp4
+
 }  // namespace specqd

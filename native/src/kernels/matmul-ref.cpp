@@ -45,6 +45,7 @@ void ref::dequantize_row(const WeightView& w, int64_t o, float* out) {
             }
             return;
         }
+        case GgmlType::MXFP4: mxfp4::dequantize_row(row, w.cols, out); return;
         default: assert(false && "dequantize_row: unsupported weight type"); return;
     }
 }

@@ -52,7 +52,7 @@ ActivationRounding matmul_activation_rounding(GgmlType type) {
 
 void matmul(ThreadPool* pool, const WeightView& w, const float* x, int64_t n_tokens, float* y) {
     assert(matmul_supports(w.type));
-    assert(w.type != GgmlType::Q8_0 || w.cols % kQ8_0BlockSize == 0);
+    assert((w.type != GgmlType::Q8_0 && w.type != GgmlType::MXFP4) || w.cols % 32 == 0);
     assert(n_tokens >= 0);
     if (n_tokens <= 0 || w.rows <= 0) return;
 

@@ -2,7 +2,7 @@
 //
 // matmul() computes, for every token t < n_tokens and output row o < w.rows,
 //     y[t * w.rows + o] = sum over k < w.cols of w(o, k) * x[t * w.cols + k]
-// with the weights stored in their file type (F32, F16, BF16, Q8_0) and the activations in f32.
+// with the weights stored in their file type (F32, F16, BF16, Q8_0, MXFP4) and the activations in f32.
 //
 // Batch invariance (the property speculative decoding relies on): within one kernel path (see cpu-features.h),
 // y[t * rows + o] is bit-identical whatever n_tokens is, wherever token t sits in the batch, and whatever the pool's
@@ -39,7 +39,7 @@ static_assert(sizeof(BlockQ8_0) == 34, "Q8_0 block must match ggml's 34 bytes");
 
 // A row-major weight matrix the caller owns (typically mmapped from a GGUF): `rows` output neurons, each a
 // contiguous run of `cols` input weights in `type`. For Q8_0, cols must be a multiple of 32 and a row is
-// cols / 32 blocks. The view does not own or copy the data.
+// cols / 32 blocks; the same for MXFP4 (17-byte blocks, mxfp4/mxfp4.h). The view does not own or copy the data.
 struct WeightView {
     GgmlType type = GgmlType::F32;
     const void* data = nullptr;
@@ -51,7 +51,7 @@ struct WeightView {
     const uint8_t* row(int64_t o) const { return static_cast<const uint8_t*>(data) + o * row_bytes(); }
 };
 
-// Whether matmul() accepts this weight type on every path (F32, F16, BF16, Q8_0).
+// Whether matmul() accepts this weight type on every path (F32, F16, BF16, Q8_0, MXFP4).
 bool matmul_supports(GgmlType type);
 
 // How the active path treats the activations for weights of `type`.

@@ -1,5 +1,6 @@
 #include "model/convert.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -7,6 +8,9 @@
 #include "gguf/gguf-reader.h"
 #include "gguf/gguf-writer.h"
 #include "kernels/matmul.h"
+#include "kernels/thread-pool.h"
+#include "model/model.h"
+#include "mxfp4/mxfp4.h"
 
 namespace specqd {
 namespace {
@@ -78,6 +82,7 @@ bool quantize_row(GgmlType type, const float* x, int64_t n, void* out) {
             }
             return true;
         }
+        case GgmlType::MXFP4: mxfp4::quantize_row(x, n, out); return true;
         default: return false;
     }
 }
@@ -161,6 +166,11 @@ Status convert_model(const std::string& src, const std::string& dst, const Conve
             buffer.resize(out_row_bytes * w.rows);
             row.resize(static_cast<size_t>(w.cols));
             for (int64_t r = 0; r < w.rows; ++r) {
+                // A large matrix (a 150k-row head) takes a while: check for cancellation inside it too.
+                if ((r & 1023) == 1023 && options.cancel && options.cancel->load()) {
+                    out.abort();
+                    return Status::error("cancelled");
+                }
                 ref::dequantize_row(w, r, row.data());
                 quantize_row(p.out_type, row.data(), w.cols, buffer.data() + out_row_bytes * r);
             }
@@ -172,6 +182,79 @@ Status convert_model(const std::string& src, const std::string& dst, const Conve
         if (options.on_progress) options.on_progress(total ? static_cast<double>(done) / total : 1.0, t.name);
     }
     return out.commit();
+}
+
+namespace {
+
+// One matrix cast in memory into a buffer owned by `out`; a matrix that cannot be cast keeps its view.
+void cast_matrix(const std::string& name, WeightView* view, GgmlType type, ThreadPool* pool, ModelWeights* out,
+                 ConvertReport* report) {
+    const WeightView src = *view;
+    const auto traits = ggml_type_traits(static_cast<uint32_t>(type));
+    if (src.cols % traits->block_elements != 0) {
+        report->kept.push_back(name + ": row length " + std::to_string(src.cols) + " is not a multiple of " +
+                               std::to_string(traits->block_elements));
+        return;
+    }
+    if (!matmul_supports(src.type) || src.type == type) {
+        if (src.type != type) report->kept.push_back(name + ": source type cannot be read");
+        return;
+    }
+    WeightView cast{type, nullptr, src.rows, src.cols};
+    const int64_t out_row_bytes = cast.row_bytes();
+    std::vector<uint8_t> bytes(static_cast<size_t>(out_row_bytes * src.rows));
+    constexpr int64_t kRowsPerTask = 64;
+    const int64_t n_tasks = (src.rows + kRowsPerTask - 1) / kRowsPerTask;
+    auto task = [&](int64_t t) {
+        std::vector<float> row(static_cast<size_t>(src.cols));
+        const int64_t end = std::min(src.rows, (t + 1) * kRowsPerTask);
+        for (int64_t r = t * kRowsPerTask; r < end; ++r) {
+            ref::dequantize_row(src, r, row.data());
+            quantize_row(type, row.data(), src.cols, bytes.data() + r * out_row_bytes);
+        }
+    };
+    if (pool != nullptr) {
+        pool->parallel_for(n_tasks, task);
+    } else {
+        for (int64_t t = 0; t < n_tasks; ++t) task(t);
+    }
+    out->owned_bytes.push_back(std::move(bytes));
+    cast.data = out->owned_bytes.back().data();
+    *view = cast;
+    report->n_converted += 1;
+    report->bytes_in += static_cast<uint64_t>(src.row_bytes() * src.rows);
+    report->bytes_out += static_cast<uint64_t>(out_row_bytes * src.rows);
+}
+
+}  // namespace
+
+Status cast_model_weights(const ModelWeights& src, GgmlType type, bool keep_head, ThreadPool* pool, ModelWeights* out,
+                          ConvertReport* report) {
+    *report = ConvertReport();
+    std::vector<float> probe(32);
+    std::vector<uint8_t> probe_out(64);
+    if (!ggml_type_traits(static_cast<uint32_t>(type)) || !quantize_row(type, probe.data(), 32, probe_out.data())) {
+        return Status::error("cannot cast to " + ggml_type_name(static_cast<uint32_t>(type)) + " in this build");
+    }
+    *out = ModelWeights();
+    out->token_embd = src.token_embd;
+    out->layers = src.layers;
+    out->output_norm = src.output_norm;
+    out->output = src.output;
+    for (size_t il = 0; il < out->layers.size(); ++il) {
+        LayerWeights& l = out->layers[il];
+        const std::string p = "blk." + std::to_string(il) + ".";
+        cast_matrix(p + "attn_q.weight", &l.wq, type, pool, out, report);
+        cast_matrix(p + "attn_k.weight", &l.wk, type, pool, out, report);
+        cast_matrix(p + "attn_v.weight", &l.wv, type, pool, out, report);
+        cast_matrix(p + "attn_output.weight", &l.wo, type, pool, out, report);
+        cast_matrix(p + "ffn_gate.weight", &l.w_gate, type, pool, out, report);
+        cast_matrix(p + "ffn_up.weight", &l.w_up, type, pool, out, report);
+        cast_matrix(p + "ffn_down.weight", &l.w_down, type, pool, out, report);
+    }
+    // A tied head is the embedding's view; casting it gives the copy its own head and leaves the embedding as is.
+    if (!keep_head) cast_matrix("output.weight", &out->output, type, pool, out, report);
+    return Status::ok();
 }
 
 }  // namespace specqd

@@ -42,6 +42,17 @@ bool quantize_row(GgmlType type, const float* x, int64_t n, void* out);
 Status convert_model(const std::string& src, const std::string& dst, const ConvertOptions& options,
                      ConvertReport* report);
 
+// In memory: a copy of `src` with the seven projections of every layer (and the output head unless keep_head) cast
+// to `type` — what `Engine.load({ mxfp4: 'auto' })` uses instead of a file. Same choice of matrices as
+// convert_model() (a matrix whose row length is not whole blocks keeps its type and is listed in report->kept).
+// The cast matrices live in out->owned_bytes; everything else (embedding, norms, biases, kept matrices) points at
+// src's storage, so `src` (and the file it maps) must outlive `out`. Rows are spread over `pool` (null: this
+// thread); the bytes are the same whatever the thread count.
+struct ModelWeights;
+class ThreadPool;
+Status cast_model_weights(const ModelWeights& src, GgmlType type, bool keep_head, ThreadPool* pool, ModelWeights* out,
+                          ConvertReport* report);
+
 // "f32" | "f16" | "bf16" | "q8_0" | "mxfp4" -> type; false for anything else.
 bool parse_weight_type(const std::string& name, GgmlType* out);
 

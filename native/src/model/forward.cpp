@@ -44,7 +44,7 @@ void rope_apply(const ModelHparams& hp, float* x, int32_t n_heads, const float* 
 }
 
 // Causal grouped-query attention for one (token, head): scores against keys 0..pos, softmax, weighted sum of values.
-void attend(const ModelHparams& hp, KvCache& kv, int32_t layer, int32_t pos, const float* q_head, int32_t kv_head,
+void attend(const ModelHparams& hp, const KvCache& kv, int32_t layer, int32_t pos, const float* q_head, int32_t kv_head,
             float* scores, float* out_head) {
     const int32_t hd = static_cast<int32_t>(hp.head_dim);
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
@@ -72,9 +72,10 @@ Status model_forward(const ModelHparams& hp, const ModelWeights& w, KvCache& kv,
         return Status::error("batch of " + std::to_string(n_tokens) + " tokens does not fit (at most " +
                              std::to_string(s.max_tokens) + ")");
     }
-    if (kv.n_past + n_tokens > kv.n_ctx) {
+    if (!kv.fits(n_tokens)) {
         return Status::error("context full: " + std::to_string(kv.n_past) + " + " + std::to_string(n_tokens) +
-                             " tokens exceed the context length " + std::to_string(kv.n_ctx));
+                             " tokens exceed the context length " + std::to_string(kv.n_ctx) +
+                             (kv.shared ? " or the draft cache" : ""));
     }
     for (int32_t t = 0; t < n_tokens; ++t) {
         if (tokens[t] < 0 || static_cast<uint32_t>(tokens[t]) >= hp.n_vocab) {
@@ -116,8 +117,8 @@ Status model_forward(const ModelHparams& hp, const ModelWeights& w, KvCache& kv,
             const float* sn = s.rope_sin.data() + t * half_rot;
             rope_apply(hp, s.q.data() + t * n_q, static_cast<int32_t>(hp.n_head), c, sn);
             rope_apply(hp, s.k.data() + t * n_kv, static_cast<int32_t>(hp.n_head_kv), c, sn);
-            std::memcpy(kv.k_at(il, pos0 + t), s.k.data() + t * n_kv, sizeof(float) * n_kv);
-            std::memcpy(kv.v_at(il, pos0 + t), s.v.data() + t * n_kv, sizeof(float) * n_kv);
+            std::memcpy(kv.k_own(il, pos0 + t), s.k.data() + t * n_kv, sizeof(float) * n_kv);
+            std::memcpy(kv.v_own(il, pos0 + t), s.v.data() + t * n_kv, sizeof(float) * n_kv);
         }
 
         // 5. Causal attention per (token, head) over positions 0..pos: att_out [n, n_q]

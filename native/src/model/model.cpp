@@ -1,5 +1,6 @@
 #include "model/model.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "base/float-convert.h"
@@ -111,13 +112,16 @@ Status model_load(const std::string& path, Model* out) {
     return st.with_context("'" + path + "'");
 }
 
-Status KvCache::init(const ModelHparams& hp, int32_t context) {
+Status KvCache::init(const ModelHparams& hp, int32_t context, int32_t own_capacity) {
     if (context <= 0) return Status::error("context length must be positive");
     n_ctx = context;
     n_past = 0;
     n_layer = static_cast<int32_t>(hp.n_layer);
     n_embd_kv = static_cast<int32_t>(hp.n_embd_kv());
-    const size_t n = static_cast<size_t>(n_layer) * n_ctx * n_embd_kv;
+    shared = nullptr;
+    n_shared = 0;
+    capacity = own_capacity > 0 ? std::min(own_capacity, context) : context;
+    const size_t n = static_cast<size_t>(n_layer) * capacity * n_embd_kv;
     k.assign(n, 0.0f);
     v.assign(n, 0.0f);
     return Status::ok();

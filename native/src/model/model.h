@@ -58,19 +58,43 @@ struct Model {
 Status model_load(const std::string& path, Model* out);
 
 // KV cache of one sequence: K and V for every layer and position, in f32 so that a position's keys are the same
-// bits whichever pass computed them. Layout [layer][position][n_embd_kv]. Rollback to an earlier length is O(1):
-// set n_past; later positions are simply overwritten.
+// bits whichever pass computed them. Rollback to an earlier length is O(1): set n_past; later positions are simply
+// overwritten.
+//
+// Sharing: a draft level that is the same network with other weights (the MXFP4 copy) does not keep its own copy
+// of the verified context. Positions below n_shared are read from `shared` (the target's cache); this cache stores
+// only positions n_shared.. (its own unverified drafts) in `capacity` slots. Positions are absolute either way.
 struct KvCache {
-    int32_t n_ctx = 0;
-    int32_t n_past = 0;  // positions filled
+    int32_t n_ctx = 0;      // positions addressable
+    int32_t n_past = 0;     // positions filled
     int32_t n_layer = 0;
     int32_t n_embd_kv = 0;
+    const KvCache* shared = nullptr;
+    int32_t n_shared = 0;   // positions read from `shared`
+    int32_t capacity = 0;   // own slots; layout [layer][slot][n_embd_kv], slot = position - n_shared
     std::vector<float> k, v;
 
-    Status init(const ModelHparams& hp, int32_t n_ctx);
-    float* k_at(int32_t layer, int32_t pos) { return k.data() + (static_cast<size_t>(layer) * n_ctx + pos) * n_embd_kv; }
-    float* v_at(int32_t layer, int32_t pos) { return v.data() + (static_cast<size_t>(layer) * n_ctx + pos) * n_embd_kv; }
-    void rollback(int32_t n) { n_past = n < n_past ? n : n_past; }
+    // capacity 0: room for every position (a cache that shares nothing).
+    Status init(const ModelHparams& hp, int32_t n_ctx, int32_t capacity = 0);
+    const float* k_at(int32_t layer, int32_t pos) const {
+        return pos < n_shared ? shared->k_at(layer, pos) : k.data() + slot(layer, pos);
+    }
+    const float* v_at(int32_t layer, int32_t pos) const {
+        return pos < n_shared ? shared->v_at(layer, pos) : v.data() + slot(layer, pos);
+    }
+    float* k_own(int32_t layer, int32_t pos) { return k.data() + slot(layer, pos); }
+    float* v_own(int32_t layer, int32_t pos) { return v.data() + slot(layer, pos); }
+    // Room for n more positions (in the context, and in the own slots).
+    bool fits(int32_t n) const { return n_past + n <= n_ctx && n_past + n - n_shared <= capacity; }
+    void rollback(int32_t n) {
+        if (n < n_past) n_past = n;
+        if (n_shared > n_past) n_shared = n_past;
+    }
+
+private:
+    size_t slot(int32_t layer, int32_t pos) const {
+        return (static_cast<size_t>(layer) * capacity + static_cast<size_t>(pos - n_shared)) * n_embd_kv;
+    }
 };
 
 // Scratch buffers of one forward pass, sized once for a maximum batch (allocated once, reused every call).

@@ -28,8 +28,19 @@ ModelLevel::ModelLevel(std::string name, const ModelHparams* hp, const ModelWeig
     stats.name = name_;
 }
 
-Status ModelLevel::init(int32_t n_ctx, int32_t max_batch) {
-    SPECQD_TRY(kv_.init(*hp_, n_ctx));
+bool ModelLevel::same_kv_geometry(const ModelHparams& a, const ModelHparams& b) {
+    return a.n_layer == b.n_layer && a.n_head_kv == b.n_head_kv && a.head_dim == b.head_dim && a.n_rot == b.n_rot &&
+           a.rope_style == b.rope_style && a.rope_freq_base == b.rope_freq_base;
+}
+
+Status ModelLevel::init(int32_t n_ctx, int32_t max_batch, ModelLevel* share_with) {
+    share_ = share_with;
+    if (share_ && !same_kv_geometry(*hp_, *share_->hp_)) {
+        return Status::error("level \"" + name_ + "\" cannot share the KV cache of \"" + share_->name_ +
+                             "\": the networks differ in shape");
+    }
+    // A sharing level stores only its unverified drafts: a verification batch or two.
+    SPECQD_TRY(kv_.init(*hp_, n_ctx, share_ ? 2 * max_batch : 0));
     scratch_.init(*hp_, max_batch, n_ctx);
     logits_.assign(static_cast<size_t>(max_batch) * hp_->n_vocab, 0.0f);
     cached_.clear();
@@ -53,9 +64,21 @@ Status ModelLevel::sync(const std::vector<int32_t>& context, ThreadPool* pool, i
     if (want < 0) return Status::error("empty context");
     if (want + 1 > kv_.n_ctx) return Status::error("the context does not fit the KV cache");
     int32_t common = 0;
-    const int32_t n_cached = static_cast<int32_t>(cached_.size());
-    while (common < n_cached && common < want && cached_[common] == context[common]) ++common;
-    keep(common);
+    if (share_) {
+        // Read the verified context from the level above; recompute only what it lacks (normally nothing: a level
+        // drafts right after the one above has verified everything but the last token).
+        const std::vector<int32_t>& above = share_->cached_;
+        const int32_t n_above = std::min<int32_t>(static_cast<int32_t>(above.size()), share_->kv_.n_past);
+        while (common < n_above && common < want && above[common] == context[common]) ++common;
+        kv_.shared = &share_->kv_;
+        kv_.n_shared = common;
+        kv_.n_past = common;
+        cached_.assign(context.begin(), context.begin() + common);
+    } else {
+        const int32_t n_cached = static_cast<int32_t>(cached_.size());
+        while (common < n_cached && common < want && cached_[common] == context[common]) ++common;
+        keep(common);
+    }
     *n_reused = common;
     const int32_t chunk_max = scratch_.max_tokens;
     for (int32_t at = common; at < want; at += chunk_max) {

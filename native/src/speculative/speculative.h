@@ -57,7 +57,15 @@ public:
 class ModelLevel : public SpecLevel {
 public:
     ModelLevel(std::string name, const ModelHparams* hp, const ModelWeights* weights);
-    Status init(int32_t n_ctx, int32_t max_batch);
+    // share_with: the level above, when this level is the same network with other weights (the MXFP4 copy of the
+    // target). Then this level reads that level's KV for every verified position and keeps only its own drafts'
+    // KV: no second prefill, no second cache (model.h, KvCache). Null: a cache of its own.
+    Status init(int32_t n_ctx, int32_t max_batch, ModelLevel* share_with = nullptr);
+    bool shares_kv() const { return share_ != nullptr; }
+    const ModelHparams* hparams() const { return hp_; }
+    // Whether two networks have the same cache geometry (layers, KV heads, head size, positions), so one can read
+    // the other's keys and values.
+    static bool same_kv_geometry(const ModelHparams& a, const ModelHparams& b);
     const std::string& name() const override { return name_; }
     bool is_model() const override { return true; }
 
@@ -84,6 +92,7 @@ private:
     std::string name_;
     const ModelHparams* hp_;
     const ModelWeights* weights_;
+    ModelLevel* share_ = nullptr;
     KvCache kv_;
     ForwardScratch scratch_;
     std::vector<int32_t> cached_;  // the tokens whose KV is in kv_ (size == kv_.n_past)

@@ -1,0 +1,23 @@
+// Registers the MXFP4 row kernels into the kernel table (the hook kernels/kernel-table.cpp calls for each path).
+#include "mxfp4/mxfp4-kernels.h"
+
+namespace specqd::mxfp4 {
+
+void matmul_rows_scalar(const WeightView& w, const void* x, int64_t x_row_bytes, int64_t n_tokens, float* y,
+                        int64_t y_stride, int64_t row_begin, int64_t row_end) {
+    // ref::dequantize_row decodes MXFP4 with mxfp4::dequantize_row; the scalar row kernel is shared with the other
+    // types so that the scalar path stays bit-identical to ref::matmul.
+    scalar::matmul_rows(w, x, x_row_bytes, n_tokens, y, y_stride, row_begin, row_end);
+}
+
+void fill_matmul_kernels(KernelTable& table, IsaLevel level) {
+    MatmulKernel k;
+    switch (level) {
+        case IsaLevel::scalar: k.rows = matmul_rows_scalar; break;
+        case IsaLevel::avx2: k.rows = avx2::matmul_rows; break;
+        case IsaLevel::avx512: k.rows = avx512::matmul_rows; break;
+    }
+    table.matmul[static_cast<int>(WeightSlot::mxfp4)] = k;
+}
+
+}  // namespace specqd::mxfp4
