@@ -18,12 +18,13 @@ const steps = [
   ['build', node, ['scripts/build.mjs']],
   ['native tests', 'ctest', ['--test-dir', 'build', '--output-on-failure', '-j', '2']],
   ['native tests under ASan+UBSan and TSan', node, ['scripts/test-sanitizers.mjs']],
-  ['unit tests', node, [bin('mocha', 'bin/mocha.js'), '--recursive', 'out/test/unit']],
+  ['unit tests', node, [bin('mocha', 'bin/mocha.js'), '--timeout', '30000', '--recursive', 'out/test/unit']],
   // The extension in a real VS Code (code-server + headless Chromium), with screenshots in out/screenshots/.
   ['extension host', node, ['scripts/test-host.mjs']],
   // llama.cpp as the reference lives in its own package so its optional GPU builds are never installed.
   ['llama.cpp reference install', 'npm', ['ci', '--prefix', 'test/parity', '--omit=optional', '--no-audit', '--no-fund']],
   ['llama.cpp parity', node, ['test/parity/parity.mjs']],
+  ['llama.cpp MXFP4 interop', node, ['test/parity/mxfp4-interop.mjs']],
 ];
 
 const results = [];
