@@ -5,7 +5,7 @@ import tseslint from 'typescript-eslint';
 
 const nodeGlobals = {
   process: 'readonly', console: 'readonly', require: 'readonly', module: 'writable', __dirname: 'readonly',
-  Buffer: 'readonly', URL: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly',
+  Buffer: 'readonly', URL: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', performance: 'readonly',
 };
 
 export default tseslint.config(
