@@ -23,6 +23,7 @@
 #include "kernels/cpu-features.h"
 #include "kernels/matmul.h"
 #include "kernels/thread-pool.h"
+#include "mxfp4/mxfp4.h"
 
 using namespace specqd;
 
@@ -42,6 +43,14 @@ std::vector<uint8_t> make_matrix(GgmlType type, std::mt19937& rng) {
     const WeightView shape{type, nullptr, kRows, kCols};
     std::vector<uint8_t> bytes(static_cast<size_t>(kRows * shape.row_bytes()));
     const int64_t n = kRows * kCols;
+    if (type == GgmlType::MXFP4) {  // the direct cast of normal values, row by row
+        std::vector<float> row(static_cast<size_t>(kCols));
+        for (int64_t r = 0; r < kRows; ++r) {
+            for (float& v : row) v = normal(rng);
+            mxfp4::quantize_row(row.data(), kCols, bytes.data() + r * shape.row_bytes());
+        }
+        return bytes;
+    }
     if (type == GgmlType::Q8_0) {
         auto* blocks = reinterpret_cast<BlockQ8_0*>(bytes.data());
         for (int64_t b = 0; b < n / 32; ++b) {
@@ -146,7 +155,7 @@ int main(int argc, char** argv) {
     std::printf("%-6s %14s   cost of n_tokens relative to 1:", "type", "decode GB/s");
     for (size_t i = 1; i < token_counts.size(); ++i) std::printf(" %7lld", static_cast<long long>(token_counts[i]));
     std::printf("\n");
-    const GgmlType types[] = {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0};
+    const GgmlType types[] = {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::MXFP4};
     for (GgmlType type : types) {
         const TypeResult r = bench_type(pool, type, token_counts, min_seconds, rng);
         std::printf("%-6s %14.1f   %31s", ggml_type_name(static_cast<uint32_t>(type)).c_str(), r.decode_gbs, "");

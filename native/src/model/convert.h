@@ -1,9 +1,13 @@
 // convert_model(): writes a copy of a GGUF model with its weight matrices cast to another type — F32, F16, BF16,
-// Q8_0 (and MXFP4 once the mxfp4 layer registers its quantizer). The basis of `specqd quantize`.
+// Q8_0 or MXFP4 (mxfp4/mxfp4.h: the direct cast, byte-identical to llama.cpp's quantizer). The basis of
+// `specqd convert` and `specqd quantize`. For MXFP4, general.file_type is 38 (llama.cpp's MOSTLY_MXFP4_MOE, its
+// only MXFP4 file type) and the source file name is recorded as specqd.converted_from.
 //
 // Streaming: one tensor is converted at a time, so memory is bounded by the largest tensor, not the model.
 // Atomic: the output is written to a temporary file beside `dst`, fsynced and renamed; a failed or cancelled run
-// leaves no partial `dst` (an existing `dst` is kept) and never modifies `src`.
+// leaves no partial `dst` (an existing `dst` is kept) and never modifies `src`. A killed run leaves its temporary
+// file `dst.tmp-XXXXXXXX`; the next run writing `dst` removes it (see gguf/gguf-writer.h). Cancellation is checked
+// between tensors and every 1024 rows.
 #pragma once
 
 #include <atomic>

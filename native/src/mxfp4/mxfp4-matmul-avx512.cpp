@@ -85,7 +85,11 @@ struct Tiles {
 #pragma GCC unroll 16
             for (int r = 0; r < R; ++r) {
                 const Block* blk = rp[r] + b;
-                if constexpr (T == 1) _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetchBlocks), _MM_HINT_T0);
+                // One prefetch per 64 bytes of a row (every third 17-byte block), not one per block: the prefetches
+                // compete with the loads for the load ports.
+                if constexpr (T == 1) {
+                    if (b % 3 == 0) _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetchBlocks), _MM_HINT_T0);
+                }
                 const __m512 lut_d = _mm512_mul_ps(lut, _mm512_set1_ps(kScaleHalf.v[blk->e]));
                 const __m512i codes =
                     _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->qs)));
