@@ -29,5 +29,6 @@ export default tseslint.config(
   {
     files: ['**/*.mjs', '**/*.js', 'bin/*'],
     languageOptions: { globals: nodeGlobals },
+    rules: { 'no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }] },
   },
 );
