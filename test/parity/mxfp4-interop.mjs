@@ -18,7 +18,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { getLlama, LlamaLogLevel } from 'node-llama-cpp';
+import { llamaGreedyAndMargins, loadLlama } from './llama-reference.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -94,33 +94,10 @@ function readTensors(file) {
   return out;
 }
 
-const llama = await getLlama({ gpu: false, build: 'never', usePrebuiltBinaries: true, logLevel: LlamaLogLevel.error });
+const llama = await loadLlama();
 
-async function llamaRun(model, promptIds) {
-  const context = await model.createContext({ contextSize: CONTEXT, threads: THREADS, batchSize: CONTEXT });
-  try {
-    const seq = context.getSequence();
-    const generated = [];
-    for await (const token of seq.evaluate(promptIds, { temperature: 0 })) {
-      generated.push(token);
-      if (model.isEogToken(token) || generated.length >= GENERATE) break;
-    }
-    await seq.clearHistory();
-    const all = [...promptIds, ...generated];
-    const out = await seq.controlledEvaluate(all.map((t) => [t, { generateNext: { probabilities: true } }]));
-    const top1 = [];
-    const margin = [];
-    for (const r of out) {
-      const entries = [...r.next.probabilities.entries()];
-      top1.push(entries[0][0]);
-      const p2 = entries.length > 1 ? entries[1][1] : 0;
-      margin.push(p2 > 0 ? Math.log(entries[0][1] / p2) : Infinity);
-    }
-    return { generated, all, top1, margin };
-  } finally {
-    await context.dispose();
-  }
-}
+const llamaRun = (model, promptIds) =>
+  llamaGreedyAndMargins(model, promptIds, { threads: THREADS, contextSize: CONTEXT, generate: GENERATE });
 
 // llama.cpp and our engine on the same MXFP4 file: llama.cpp's greedy text, and top-1 agreement on its sequence.
 async function runBoth(label, file, prompt, wordsOnly) {
