@@ -32,5 +32,8 @@ if (!fs.existsSync(built)) {
   process.exit(1);
 }
 fs.mkdirSync(path.join(root, 'dist'), { recursive: true });
-fs.copyFileSync(built, path.join(root, 'dist', 'specqd.node'));
+// Copy then rename: overwriting the .node in place would crash any process that has it loaded (it is mapped).
+const staged = path.join(root, 'dist', `specqd.node.tmp-${process.pid}`);
+fs.copyFileSync(built, staged);
+fs.renameSync(staged, path.join(root, 'dist', 'specqd.node'));
 console.log('build: done (dist/extension.js, dist/cli.js, dist/specqd.node, native tests in build/)');
