@@ -138,12 +138,42 @@ function median(values: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
+const TOOLS = ['make-bench-model', 'bench-forward', 'bench-bandwidth'];
+let privateTools: string | undefined;
+
 function findTool(name: string): string {
+  if (privateTools) return path.join(privateTools, name);
   const dirs = [process.env.SPECQD_TOOLS_DIR, path.join(repoRoot, 'build', 'native'), path.join(repoRoot, 'build-native')];
   for (const dir of dirs) {
     if (dir && fs.existsSync(path.join(dir, name))) return path.join(dir, name);
   }
   throw new Error(`native tool '${name}' not found (run "npm run build", or set SPECQD_TOOLS_DIR); looked in ${dirs.filter(Boolean).join(', ')}`);
+}
+
+/**
+ * Copies the native tools and the addon into the run's temporary folder and uses those copies, so a rebuild during
+ * the run (a shared checkout) can neither change what is measured halfway nor crash the process that has the
+ * addon mapped.
+ */
+function usePrivateBinaries(tmp: string): string[] {
+  const dir = path.join(tmp, 'bin');
+  fs.mkdirSync(dir);
+  const used: string[] = [];
+  for (const name of TOOLS) {
+    const from = findTool(name);
+    fs.copyFileSync(from, path.join(dir, name));
+    fs.chmodSync(path.join(dir, name), 0o755);
+    used.push(from);
+  }
+  privateTools = dir;
+  const addon = [process.env.SPECQD_ADDON, path.join(repoRoot, 'dist', 'specqd.node'), path.join(repoRoot, 'build', 'Release', 'specqd.node')]
+    .find((p): p is string => !!p && fs.existsSync(p));
+  if (addon) {
+    fs.copyFileSync(addon, path.join(dir, 'specqd.node'));
+    process.env.SPECQD_ADDON = path.join(dir, 'specqd.node');
+    used.push(addon);
+  }
+  return used;
 }
 
 function run(file: string, args: string[], timeoutMs = 30 * 60_000): string {
@@ -437,6 +467,7 @@ function llamaSpeculative(tools: LlamaTools, target: string, draft: string, task
 export const BENCH_USAGE = `  specqd bench [--quick] [--json] [--prompts DIR] [--out DIR] [--threads 1,2] [--llama-dir DIR]
                [--tmp DIR] [--target M.gguf --draft D.gguf] [--no-llama] [--keep-models]
                [--only costs|e2e] [--wide-shape 0.5b|1.5b|keep] [--e2e-threads T]
+               [--rounds N] [--tasks N]
       the benchmark suite: per-token costs on Qwen2.5-Coder-shaped models, end-to-end speculative speedups,
       llama.cpp side by side and the memory-bandwidth limit; writes report.json, report.md and charts to --out`;
 
@@ -445,7 +476,8 @@ export async function runBench(args: string[]): Promise<number> {
     quick: { kind: 'flag' }, json: { kind: 'flag' }, prompts: { kind: 'string' }, out: { kind: 'string' },
     threads: { kind: 'string' }, 'llama-dir': { kind: 'string' }, tmp: { kind: 'string' }, target: { kind: 'string' },
     draft: { kind: 'string' }, 'no-llama': { kind: 'flag' }, 'keep-models': { kind: 'flag' },
-    only: { kind: 'string' }, 'wide-shape': { kind: 'string' }, 'e2e-threads': { kind: 'int' },
+    only: { kind: 'string' }, 'wide-shape': { kind: 'string' }, 'e2e-threads': { kind: 'int' }, rounds: { kind: 'int' },
+    tasks: { kind: 'int' },
   });
   const only = options.get('only');
   if (only !== undefined && only !== 'costs' && only !== 'e2e') throw new UsageError('--only must be costs or e2e');
@@ -478,6 +510,8 @@ export async function runBench(args: string[]): Promise<number> {
   if (freeBytes < needBytes) throw new Error(`${tmp} has ${(freeBytes / 1e9).toFixed(1)} GB free; the bench needs ${needBytes / 1e9} GB`);
   if (os.freemem() < 3e9) notes.push(`only ${(os.freemem() / 1e9).toFixed(1)} GB of memory free at the start`);
 
+  const binaries = usePrivateBinaries(tmp);
+  notes.push(`native tools and addon copied at the start from ${binaries.join(', ')}`);
   const llamaFound = options.get('no-llama') ? 'disabled with --no-llama' : findLlama(options.get('llama-dir') as string | undefined);
   const llama = typeof llamaFound === 'string' ? undefined : llamaFound;
   const llamaMissing = typeof llamaFound === 'string' ? llamaFound : '';
@@ -508,9 +542,9 @@ export async function runBench(args: string[]): Promise<number> {
 
     // 2. per-token costs on shape-realistic models
     const forwardOpts = quick
-      ? { decode: 16, prefill: [128, 512], verify: [1, 2, 4, 8, 16], depth: 64, reps: 2 }
+      ? { decode: 16, prefill: [128, 512], verify: [1, 2, 4, 8, 16], depth: 64, reps: 3 }
       : { decode: 32, prefill: [128, 512, 2048], verify: Array.from({ length: 16 }, (_, i) => i + 1), depth: 64, reps: 3 };
-    const rounds = quick ? 1 : 3;
+    const rounds = (options.get('rounds') as number | undefined) ?? (quick ? 1 : 3);
     const shapes = quick ? [['0.5b', 'bf16'], ['0.5b', 'f16']] : [['0.5b', 'bf16'], ['0.5b', 'f16'], ['1.5b', 'bf16']];
     const measureFile = (file: string, shape: string, type: string): ShapeModelResult => {
       const result: ShapeModelResult = { name: `Qwen2.5-Coder-${shape.toUpperCase()} shape`, shape, type: type.toUpperCase(), fileBytes: fs.statSync(file).size, bytesPerToken: 0, headBytes: 0, cells: [] };
@@ -542,6 +576,7 @@ export async function runBench(args: string[]): Promise<number> {
       log(`writing ${path.basename(file)} (random weights, seed fixed)`);
       run(findTool('make-bench-model'), ['random', file, '--shape', shape, '--type', type, '--tokenizer-from', smallTarget]);
       report.shapeModels.push(measureFile(file, shape, type));
+      writeOutputs(report, outDir);  // partial results survive a failure later in the run
       if (type === 'bf16' && shape === '0.5b') {
         // The MXFP4 copy our quantizer writes (projections and head; the embedding stays BF16), when it exists.
         const mx = path.join(tmp, `qwen-${shape}-mxfp4.gguf`);
@@ -549,6 +584,7 @@ export async function runBench(args: string[]): Promise<number> {
           log(`writing ${path.basename(mx)} (specqd quantize)`);
           await convert(file, mx, { type: 'mxfp4' });
           report.shapeModels.push(measureFile(mx, shape, 'mxfp4'));
+          writeOutputs(report, outDir);
         } catch (error) {
           notes.push(`MXFP4 per-token costs skipped: ${error instanceof Error ? error.message.slice(0, 300) : String(error)}`);
         }
@@ -560,7 +596,7 @@ export async function runBench(args: string[]): Promise<number> {
 
     // 3. trained models widened to the 0.5B shape, end to end
     if (only === 'costs') return finish(report, outDir, options.get('json') === true, tmp, options.get('keep-models') === true);
-    const tasks = loadFimTasks(promptDir, { count: quick ? 4 : 12, seed: 20261128, prefixChars: 700, suffixChars: 200 });
+    const tasks = loadFimTasks(promptDir, { count: (options.get('tasks') as number | undefined) ?? (quick ? 4 : 12), seed: 20261128, prefixChars: 700, suffixChars: 200 });
     const maxTokens = quick ? 48 : 64;
     const e2eThreads = (options.get('e2e-threads') as number | undefined) ?? Math.max(...threadList);
     const mk = (args2: string[]): void => {
@@ -575,6 +611,7 @@ export async function runBench(args: string[]): Promise<number> {
     mk(['widen', smallDraft, draftPadded, '--shape', 'keep', '--type', 'bf16', '--pad-vocab', String(QWEN_VOCAB)]);
     log('checking that the widened model gives the small model\'s greedy tokens');
     report.widening.push(await checkWidening(smallBf16, wide, tasks, maxTokens, e2eThreads));
+    writeOutputs(report, outDir);
     const variants: { target: string; draft: string }[] = [{ target: wide, draft: draftPadded }];
     if (!quick) {
       const wideSmallVocab = path.join(tmp, `wide-${wideShape}-bf16-vocab4096.gguf`);
@@ -595,6 +632,7 @@ export async function runBench(args: string[]): Promise<number> {
         }
       }
       report.endToEnd.push(e2e);
+      writeOutputs(report, outDir);
     }
   } catch (error) {
     fs.rmSync(tmp, { recursive: true, force: true });
