@@ -14,16 +14,24 @@ using namespace specqd;
 
 namespace {
 
-void test_truncated_while_loaded() {
-    test_util::TempDir dir;
-    const std::string copy = dir.file("model.gguf");
+// An engine over a fresh copy of stories260K at dir/name, so the test may damage or delete the file.
+std::unique_ptr<Engine> load_copy(const test_util::TempDir& dir, const std::string& name, int threads) {
+    const std::string copy = dir.file(name);
     std::filesystem::copy_file(check::shared_path("models/stories260K.gguf"), copy);
     EngineOptions o;
     o.target = copy;
-    o.threads = 2;
+    o.threads = threads;
     o.context_length = 256;
     std::unique_ptr<Engine> engine;
-    CHECK(Engine::load(o, &engine).is_ok());
+    const Status st = Engine::load(o, &engine);
+    CHECK_MSG(st.is_ok(), st.message());
+    return engine;
+}
+
+void test_truncated_while_loaded() {
+    test_util::TempDir dir;
+    const std::string copy = dir.file("model.gguf");
+    std::unique_ptr<Engine> engine = load_copy(dir, "model.gguf", 2);
     if (!engine) return;
     CompletionRequest req;
     req.prompt = "Once upon a time";
@@ -46,10 +54,7 @@ void test_truncated_while_loaded() {
     CHECK(!engine->complete(req, &r).is_ok());
 
     // A fresh engine on an intact file works, in the same process.
-    std::filesystem::copy_file(check::shared_path("models/stories260K.gguf"), dir.file("fresh.gguf"));
-    o.target = dir.file("fresh.gguf");
-    std::unique_ptr<Engine> fresh;
-    CHECK(Engine::load(o, &fresh).is_ok());
+    std::unique_ptr<Engine> fresh = load_copy(dir, "fresh.gguf", 2);
     if (fresh) {
         CompletionResult ok;
         req.prompt = "Once upon a time";
@@ -61,16 +66,9 @@ void test_truncated_while_loaded() {
 void test_deleted_while_loaded() {
     // Deleting (unlinking) a mapped file is harmless: the mapping keeps the data alive.
     test_util::TempDir dir;
-    const std::string copy = dir.file("model.gguf");
-    std::filesystem::copy_file(check::shared_path("models/stories260K.gguf"), copy);
-    EngineOptions o;
-    o.target = copy;
-    o.threads = 1;
-    o.context_length = 128;
-    std::unique_ptr<Engine> engine;
-    CHECK(Engine::load(o, &engine).is_ok());
+    std::unique_ptr<Engine> engine = load_copy(dir, "model.gguf", 1);
     if (!engine) return;
-    std::filesystem::remove(copy);
+    std::filesystem::remove(dir.file("model.gguf"));
     CompletionRequest req;
     req.prompt = "Once upon a time";
     req.max_tokens = 16;

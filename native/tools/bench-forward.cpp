@@ -147,7 +147,7 @@ int main(int argc, char** argv) {
     std::printf("{\"model\": \"%s\", \"threads\": %d, \"kernel_path\": \"%s\", \"n_vocab\": %u, \"n_embd\": %u, "
                 "\"n_layer\": %u, \"bytes_per_token\": %llu, \"head_bytes\": %llu, \"depth\": %d, \"reps\": %d",
                 path.c_str(), pool.n_threads(), kernel_path_name(), hp.n_vocab, hp.n_embd, hp.n_layer,
-                static_cast<unsigned long long>(model.weights.bytes_per_token(hp)),
+                static_cast<unsigned long long>(model.weights.bytes_per_token()),
                 static_cast<unsigned long long>(model.weights.output.rows * model.weights.output.row_bytes()), depth,
                 reps);
     if (n_decode > 0) {

@@ -143,7 +143,7 @@ int main(int argc, char** argv) {
         }
     }
 
-    const uint64_t target_bytes = model.weights.bytes_per_token(model.hparams);
+    const uint64_t target_bytes = model.weights.bytes_per_token();
     std::printf("model %s: %lld positions over %zu files\n", model_path.c_str(), static_cast<long long>(n_tokens_total),
                 texts.size());
     std::printf("{\"model\": \"%s\", \"positions\": %lld, \"targetBytesPerToken\": %llu, \"configs\": [",
@@ -154,7 +154,7 @@ int main(int argc, char** argv) {
         std::printf("%s{\"name\": \"%s\", \"agreement\": %.4f, \"bytesPerToken\": %llu, \"buildMs\": %.1f, "
                     "\"converted\": %d, \"kept\": %zu}",
                     i ? ", " : "", c.name.c_str(), agreement,
-                    static_cast<unsigned long long>(c.weights.bytes_per_token(model.hparams)), c.build_ms,
+                    static_cast<unsigned long long>(c.weights.bytes_per_token()), c.build_ms,
                     c.report.n_converted, c.report.kept.size());
     }
     std::printf("]}\n");

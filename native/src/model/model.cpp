@@ -57,13 +57,12 @@ Status load_vector(const GgufFile& f, const std::string& name, uint64_t n, Model
 
 }  // namespace
 
-uint64_t ModelWeights::bytes_per_token(const ModelHparams& hp) const {
+uint64_t ModelWeights::bytes_per_token() const {
     auto bytes = [](const WeightView& m) { return static_cast<uint64_t>(m.rows) * m.row_bytes(); };
     uint64_t total = bytes(output) + token_embd.row_bytes();
     for (const LayerWeights& l : layers) {
         total += bytes(l.wq) + bytes(l.wk) + bytes(l.wv) + bytes(l.wo) + bytes(l.w_gate) + bytes(l.w_up) + bytes(l.w_down);
     }
-    (void)hp;
     return total;
 }
 

@@ -44,7 +44,7 @@ struct ModelWeights {
     std::vector<std::vector<uint8_t>> owned_bytes;
 
     // Bytes of weights one decode step reads (every matrix once, one embedding row).
-    uint64_t bytes_per_token(const ModelHparams& hp) const;
+    uint64_t bytes_per_token() const;
 };
 
 struct Model {
