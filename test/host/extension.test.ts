@@ -12,19 +12,10 @@ import * as vscode from 'vscode';
 
 import type { SpecqdApi } from '../../extension/vscode/controller';
 
+import { acceptGhostText, until } from './helpers';
+
 const model = process.env.SPECQD_TEST_MODEL ?? '';
 const altModel = process.env.SPECQD_TEST_ALT_MODEL ?? '';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, ms = 20000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 function config() {
   return vscode.workspace.getConfiguration('specqd');
@@ -58,18 +49,7 @@ describe('SpecQD in the extension host', () => {
 
   it('shows real ghost text from the engine and accepts it', async () => {
     const before = 'def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n    ';
-    const doc = await vscode.workspace.openTextDocument({ language: 'python', content: before });
-    const editor = await vscode.window.showTextDocument(doc);
-    const end = doc.positionAt(before.length);
-    editor.selection = new vscode.Selection(end, end);
-    let text = before;
-    for (let i = 0; i < 40 && text === before; i++) {
-      await vscode.commands.executeCommand('editor.action.inlineSuggest.trigger');
-      await sleep(300);
-      await vscode.commands.executeCommand('editor.action.inlineSuggest.commit');
-      await sleep(100);
-      text = doc.getText();
-    }
+    const text = await acceptGhostText(before);
     const last = api.service.last;
     assert.ok(last?.text, 'the service produced a completion');
     assert.equal(text, before + last.text, 'the accepted text is the engine completion');

@@ -1,6 +1,8 @@
 // The extension-host test entry (extensionTestsPath): VS Code loads this inside its real Node extension host and
 // calls run(). Results also go to a JSON file (SPECQD_HOST_RESULTS), because the reporter's output only reaches
-// the browser console, not the runner's stdout.
+// the browser console, not the runner's stdout. SPECQD_HOST_SUITE picks the files: *.test.js (default: the
+// extension under development, scripts/test-host.mjs) or *.vsix-test.js ("vsix": the extension installed from its
+// VSIX, scripts/test-install.mjs).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -16,8 +18,9 @@ interface TestResult {
 export function run(): Promise<void> {
   const resultsFile = process.env.SPECQD_HOST_RESULTS ?? path.join(__dirname, 'host-results.json');
   const mocha = new Mocha({ ui: 'bdd', timeout: 60000, reporter: 'spec', color: false });
+  const suffix = process.env.SPECQD_HOST_SUITE === 'vsix' ? '.vsix-test.js' : '.test.js';
   for (const file of fs.readdirSync(__dirname).sort()) {
-    if (file.endsWith('.test.js')) mocha.addFile(path.join(__dirname, file));
+    if (file.endsWith(suffix)) mocha.addFile(path.join(__dirname, file));
   }
   return new Promise((resolve, reject) => {
     const results: TestResult[] = [];

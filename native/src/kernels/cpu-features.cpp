@@ -5,7 +5,12 @@
 #include <cstdlib>
 #include <cstring>
 
-#if defined(__x86_64__) || defined(__i386__)
+// CPUID is only read where the x86 kernels exist; elsewhere every feature reads false and the path is scalar.
+#if SPECQD_X86_KERNELS && defined(_MSC_VER) && !defined(__clang__)
+#include <intrin.h>
+#define SPECQD_X86 1
+#define SPECQD_X86_MSVC 1
+#elif SPECQD_X86_KERNELS
 #include <cpuid.h>
 #define SPECQD_X86 1
 #endif
@@ -18,6 +23,21 @@ struct CpuidRegs {
     uint32_t eax = 0, ebx = 0, ecx = 0, edx = 0;
 };
 
+#ifdef SPECQD_X86_MSVC
+// MSVC (untested here): its intrinsics need no ISA flags.
+CpuidRegs cpuid(uint32_t leaf, uint32_t subleaf) {
+    int regs[4];
+    __cpuidex(regs, static_cast<int>(leaf), static_cast<int>(subleaf));
+    CpuidRegs r;
+    r.eax = static_cast<uint32_t>(regs[0]);
+    r.ebx = static_cast<uint32_t>(regs[1]);
+    r.ecx = static_cast<uint32_t>(regs[2]);
+    r.edx = static_cast<uint32_t>(regs[3]);
+    return r;
+}
+
+uint64_t xgetbv0() { return _xgetbv(0); }
+#else
 CpuidRegs cpuid(uint32_t leaf, uint32_t subleaf) {
     CpuidRegs r;
     __cpuid_count(leaf, subleaf, r.eax, r.ebx, r.ecx, r.edx);
@@ -33,6 +53,7 @@ uint64_t xgetbv0() {
 #endif
 
 bool bit(uint32_t reg, int n) { return (reg >> n) & 1u; }
+#endif
 
 CpuFeatures detect() {
     CpuFeatures f;
@@ -156,6 +177,25 @@ IsaLevel set_isa_level(IsaLevel level) {
 bool bf16_dot_enabled() { return choice().bf16_dot.load(std::memory_order_relaxed); }
 
 void set_bf16_dot_enabled(bool enabled) { choice().bf16_dot.store(enabled, std::memory_order_relaxed); }
+
+const BuildInfo& build_info() {
+#if defined(__clang__)
+    static constexpr const char* kCompiler = "clang " __clang_version__;
+#elif defined(__GNUC__)
+    static constexpr const char* kCompiler = "gcc " __VERSION__;
+#elif defined(_MSC_VER)
+#define SPECQD_STR2_(x) #x
+#define SPECQD_STR_(x) SPECQD_STR2_(x)
+    static constexpr const char* kCompiler = "msvc " SPECQD_STR_(_MSC_FULL_VER);
+#else
+    static constexpr const char* kCompiler = "unknown";
+#endif
+    // Skip the leading space of the macro's list.
+    static constexpr const char kBaseline[] = SPECQD_TU_ISA_EXTENSIONS;
+    static const BuildInfo info{kCompiler, kBaseline[0] == ' ' ? kBaseline + 1 : kBaseline,
+                                SPECQD_X86_KERNELS ? "scalar avx2 avx512" : "scalar"};
+    return info;
+}
 
 const char* kernel_path_name() {
     switch (isa_level_active()) {

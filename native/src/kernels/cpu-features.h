@@ -19,6 +19,77 @@
 
 #include <string>
 
+// Whether this build has the x86-64 kernel files (*-avx2.cpp, *-avx512.cpp). CMake leaves them out on other
+// processors and says so with SPECQD_NO_X86_KERNELS; there only the scalar path exists.
+#if (defined(__x86_64__) || defined(_M_X64)) && !defined(SPECQD_NO_X86_KERNELS)
+#define SPECQD_X86_KERNELS 1
+#else
+#define SPECQD_X86_KERNELS 0
+#endif
+
+// The x86 instruction-set extensions beyond the x86-64 baseline (SSE2) that the compiler may use in the translation
+// unit that expands this macro, as a string literal (" avx avx2 ..."; empty for a portable build). Expanded in
+// baseline files (cpu-features.cpp, the addon's binding) it shows whether flags such as -march=native or -mavx2
+// reached code that runs before the CPU is checked: see build_info() and scripts/check-portable.mjs.
+#if defined(__SSE3__)
+#define SPECQD_EXT_SSE3_ " sse3"
+#else
+#define SPECQD_EXT_SSE3_ ""
+#endif
+#if defined(__SSSE3__)
+#define SPECQD_EXT_SSSE3_ " ssse3"
+#else
+#define SPECQD_EXT_SSSE3_ ""
+#endif
+#if defined(__SSE4_1__)
+#define SPECQD_EXT_SSE4_1_ " sse4.1"
+#else
+#define SPECQD_EXT_SSE4_1_ ""
+#endif
+#if defined(__SSE4_2__)
+#define SPECQD_EXT_SSE4_2_ " sse4.2"
+#else
+#define SPECQD_EXT_SSE4_2_ ""
+#endif
+#if defined(__POPCNT__)
+#define SPECQD_EXT_POPCNT_ " popcnt"
+#else
+#define SPECQD_EXT_POPCNT_ ""
+#endif
+#if defined(__AVX__)
+#define SPECQD_EXT_AVX_ " avx"
+#else
+#define SPECQD_EXT_AVX_ ""
+#endif
+#if defined(__AVX2__)
+#define SPECQD_EXT_AVX2_ " avx2"
+#else
+#define SPECQD_EXT_AVX2_ ""
+#endif
+#if defined(__FMA__)
+#define SPECQD_EXT_FMA_ " fma"
+#else
+#define SPECQD_EXT_FMA_ ""
+#endif
+#if defined(__F16C__)
+#define SPECQD_EXT_F16C_ " f16c"
+#else
+#define SPECQD_EXT_F16C_ ""
+#endif
+#if defined(__BMI__) || defined(__BMI2__)
+#define SPECQD_EXT_BMI_ " bmi"
+#else
+#define SPECQD_EXT_BMI_ ""
+#endif
+#if defined(__AVX512F__)
+#define SPECQD_EXT_AVX512_ " avx512f"
+#else
+#define SPECQD_EXT_AVX512_ ""
+#endif
+#define SPECQD_TU_ISA_EXTENSIONS                                                                                \
+    SPECQD_EXT_SSE3_ SPECQD_EXT_SSSE3_ SPECQD_EXT_SSE4_1_ SPECQD_EXT_SSE4_2_ SPECQD_EXT_POPCNT_ SPECQD_EXT_AVX_ \
+        SPECQD_EXT_AVX2_ SPECQD_EXT_FMA_ SPECQD_EXT_F16C_ SPECQD_EXT_BMI_ SPECQD_EXT_AVX512_
+
 namespace specqd {
 
 struct CpuFeatures {
@@ -70,5 +141,17 @@ void set_bf16_dot_enabled(bool enabled);
 
 // Names the path in effect, e.g. "avx512+bf16dot", "avx512", "avx2", "scalar".
 const char* kernel_path_name();
+
+// How this library was compiled, for checking that a prebuilt binary is portable (scripts/check-portable.mjs):
+//   compiler:          the compiler and its version;
+//   baseline_isa:      SPECQD_TU_ISA_EXTENSIONS as seen by cpu-features.cpp, a baseline file (code that runs on
+//                      every CPU) — must be empty, or only sse3/ssse3 where the platform guarantees them (macOS);
+//   kernel_paths:      the paths compiled in: "scalar avx2 avx512" on x86-64, "scalar" elsewhere.
+struct BuildInfo {
+    const char* compiler;
+    const char* baseline_isa;
+    const char* kernel_paths;
+};
+const BuildInfo& build_info();
 
 }  // namespace specqd

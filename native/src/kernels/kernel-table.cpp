@@ -20,6 +20,7 @@ struct Tables {
         avx2 = scalar;
         avx512 = scalar;
         avx512_bf16dot = scalar;
+#if SPECQD_X86_KERNELS
         if (best >= IsaLevel::avx2) {
             avx2::fill_matmul_kernels(avx2);
             avx2::fill_op_kernels(avx2);
@@ -39,6 +40,9 @@ struct Tables {
                 avx512_bf16dot.name = "avx512+bf16dot";
             }
         }
+#else
+        (void)best;  // no x86 kernels in this build: isa_level_supported() is always scalar
+#endif
     }
 };
 

@@ -14,8 +14,13 @@ void fill_matmul_kernels(KernelTable& table, IsaLevel level) {
     MatmulKernel k;
     switch (level) {
         case IsaLevel::scalar: k.rows = matmul_rows_scalar; break;
+#if SPECQD_X86_KERNELS
         case IsaLevel::avx2: k.rows = avx2::matmul_rows; break;
         case IsaLevel::avx512: k.rows = avx512::matmul_rows; break;
+#else
+        case IsaLevel::avx2:
+        case IsaLevel::avx512: k.rows = matmul_rows_scalar; break;  // not reached: no x86 kernels in this build
+#endif
     }
     table.matmul[static_cast<int>(WeightSlot::mxfp4)] = k;
 }
