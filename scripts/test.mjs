@@ -1,7 +1,7 @@
 // `npm test`: every check the project has, in order, with one pass/fail line per step and a summary at the end.
 //   typecheck + compile tests -> lint + layer rules -> build -> native tests (CTest) -> the same under sanitizers
-//   -> TypeScript unit tests (mocha) -> parity with llama.cpp
-//   -> extension-host tests (code-server + Chromium)
+//   -> bounded fuzzing -> TypeScript unit tests (mocha) -> privacy (no network) -> parity with llama.cpp
+//   -> extension-host tests (code-server + Chromium) -> package the VSIX and test it installed
 // Later steps still run after a failure, so one run shows everything that is broken.
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
@@ -18,9 +18,16 @@ const steps = [
   ['build', node, ['scripts/build.mjs']],
   ['native tests', 'ctest', ['--test-dir', 'build', '--output-on-failure', '-j', '2']],
   ['native tests under ASan+UBSan and TSan', node, ['scripts/test-sanitizers.mjs']],
+  // Each fuzz target for 30 s over the committed seeds; fails (not skips) without clang, which CI installs.
+  ['fuzzing (libFuzzer, bounded)', node, ['scripts/fuzz.mjs']],
   ['unit tests', node, [bin('mocha', 'bin/mocha.js'), '--timeout', '30000', '--recursive', 'out/test/unit']],
+  // The CLI and the extension's completion path under strace: no internet socket is ever opened.
+  ['privacy (no network)', node, ['test/privacy/no-network.mjs']],
   // The extension in a real VS Code (code-server + headless Chromium), with screenshots in out/screenshots/.
   ['extension host', node, ['scripts/test-host.mjs']],
+  // npm run package (portability and contents checks, every kernel path) and the VSIX installed into a fresh
+  // code-server with no build tools on PATH, completing code there.
+  ['package + install (VSIX)', node, ['scripts/test-install.mjs']],
   // llama.cpp as the reference lives in its own package so its optional GPU builds are never installed.
   ['llama.cpp reference install', 'npm', ['ci', '--prefix', 'test/parity', '--omit=optional', '--no-audit', '--no-fund']],
   ['llama.cpp parity', node, ['test/parity/parity.mjs']],

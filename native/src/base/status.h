@@ -5,6 +5,9 @@
 // never exits the process.
 #pragma once
 
+#include <exception>
+#include <new>
+#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -37,5 +40,23 @@ private:
         ::specqd::Status specqd_status_ = (expr);     \
         if (!specqd_status_) return specqd_status_;   \
     } while (0)
+
+// Runs `body` (a callable returning Status) and returns its Status, turning an exception into a failed Status.
+// The core itself does not throw, but the standard library does: std::bad_alloc (and std::length_error) when memory
+// runs out, std::system_error when a thread cannot start. One escaping into an N-API worker or a pool thread would
+// terminate the editor's extension host, so the core's entry points (engine load, complete, evaluate, inspect,
+// convert) run their bodies through this. `what` completes "out of memory ..." (e.g. "while loading 'm.gguf'").
+template <typename Body>
+Status run_guarded(const std::string& what, Body&& body) {
+    try {
+        return body();
+    } catch (const std::bad_alloc&) {
+        return Status::error("out of memory " + what);
+    } catch (const std::length_error&) {
+        return Status::error("out of memory " + what + " (a size too large to allocate)");
+    } catch (const std::exception& e) {
+        return Status::error("failed " + what + ": " + e.what());
+    }
+}
 
 }  // namespace specqd

@@ -9,6 +9,7 @@
 #include "binding/convert.h"
 #include "binding/engine-binding.h"
 #include "engine/inspect.h"
+#include "kernels/cpu-features.h"
 #include "model/convert.h"
 
 namespace specqd::binding {
@@ -147,6 +148,30 @@ Napi::Value convert(const Napi::CallbackInfo& info) {
     return handle;
 }
 
+// buildInfo: how the addon was compiled and what this CPU offers, so a packaging step can refuse a binary that only
+// runs on the build machine (scripts/check-portable.mjs). The ISA extensions in effect are reported for two baseline
+// translation units: the core's cpu-features.cpp (flags of the whole build or of the core library) and this file
+// (flags given to the addon target alone). Both are empty in a portable x86-64 build.
+Napi::Object build_info_to_js(Napi::Env env) {
+    const BuildInfo& b = build_info();
+    static constexpr const char kBindingIsa[] = SPECQD_TU_ISA_EXTENSIONS;
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("compiler", b.compiler);
+#if defined(__x86_64__) || defined(_M_X64)
+    o.Set("arch", "x64");
+#elif defined(__aarch64__) || defined(_M_ARM64)
+    o.Set("arch", "arm64");
+#else
+    o.Set("arch", "other");
+#endif
+    o.Set("baselineIsa", b.baseline_isa);
+    o.Set("bindingIsa", kBindingIsa[0] == ' ' ? kBindingIsa + 1 : kBindingIsa);
+    o.Set("kernelPaths", b.kernel_paths);
+    o.Set("cpuFeatures", cpu_features_string());
+    o.Set("isaSupported", isa_level_name(isa_level_supported()));
+    return o;
+}
+
 }  // namespace
 }  // namespace specqd::binding
 
@@ -155,6 +180,7 @@ static Napi::Object init_specqd_addon(Napi::Env env, Napi::Object exports) {
     exports.Set("inspect", Napi::Function::New(env, inspect, "inspect"));
     exports.Set("convert", Napi::Function::New(env, convert, "convert"));
     register_engine(env, exports);
+    exports.Set("buildInfo", build_info_to_js(env));
     exports.Set("abiVersion", Napi::Number::New(env, 1));
     return exports;
 }

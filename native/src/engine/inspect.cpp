@@ -7,8 +7,9 @@
 #include "tokenizer/vocab.h"
 
 namespace specqd {
+namespace {
 
-Status inspect_model(const std::string& path, ModelInspection* out) {
+Status inspect_unguarded(const std::string& path, ModelInspection* out) {
     GgufFile file;
     SPECQD_TRY(file.open(path));
     ModelInspection r;
@@ -70,6 +71,12 @@ Status inspect_model(const std::string& path, ModelInspection* out) {
     }
     *out = std::move(r);
     return Status::ok();
+}
+
+}  // namespace
+
+Status inspect_model(const std::string& path, ModelInspection* out) {
+    return run_guarded("while inspecting '" + path + "'", [&] { return inspect_unguarded(path, out); });
 }
 
 }  // namespace specqd

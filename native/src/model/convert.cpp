@@ -1,6 +1,7 @@
 #include "model/convert.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 
@@ -87,9 +88,10 @@ bool quantize_row(GgmlType type, const float* x, int64_t n, void* out) {
     }
 }
 
-Status convert_model(const std::string& src, const std::string& dst, const ConvertOptions& options,
-                     ConvertReport* report) {
-    *report = ConvertReport();
+namespace {
+
+Status convert_model_unguarded(const std::string& src, const std::string& dst, const ConvertOptions& options,
+                               ConvertReport* report) {
     GgufFile in;
     SPECQD_TRY(in.open(src));
     const auto target = ggml_type_traits(static_cast<uint32_t>(options.type));
@@ -184,29 +186,48 @@ Status convert_model(const std::string& src, const std::string& dst, const Conve
     return out.commit();
 }
 
+}  // namespace
+
+Status convert_model(const std::string& src, const std::string& dst, const ConvertOptions& options,
+                     ConvertReport* report) {
+    *report = ConvertReport();
+    // An allocation failure unwinds through the writer, whose destructor removes the temporary file.
+    return run_guarded("while converting '" + src + "'",
+                       [&] { return convert_model_unguarded(src, dst, options, report); });
+}
+
 namespace {
 
 // One matrix cast in memory into a buffer owned by `out`; a matrix that cannot be cast keeps its view.
-void cast_matrix(const std::string& name, WeightView* view, GgmlType type, ThreadPool* pool, ModelWeights* out,
-                 ConvertReport* report) {
+Status cast_matrix(const std::string& name, WeightView* view, GgmlType type, ThreadPool* pool, ModelWeights* out,
+                   ConvertReport* report) {
     const WeightView src = *view;
     const auto traits = ggml_type_traits(static_cast<uint32_t>(type));
     if (src.cols % traits->block_elements != 0) {
         report->kept.push_back(name + ": row length " + std::to_string(src.cols) + " is not a multiple of " +
                                std::to_string(traits->block_elements));
-        return;
+        return Status::ok();
     }
     if (!matmul_supports(src.type) || src.type == type) {
         if (src.type != type) report->kept.push_back(name + ": source type cannot be read");
-        return;
+        return Status::ok();
     }
     WeightView cast{type, nullptr, src.rows, src.cols};
     const int64_t out_row_bytes = cast.row_bytes();
     std::vector<uint8_t> bytes(static_cast<size_t>(out_row_bytes * src.rows));
     constexpr int64_t kRowsPerTask = 64;
     const int64_t n_tasks = (src.rows + kRowsPerTask - 1) / kRowsPerTask;
+    // Tasks run on pool threads, where an exception would terminate the process (thread-pool.h): a task that cannot
+    // get its row buffer records that instead, and the cast fails as a whole.
+    std::atomic<bool> out_of_memory{false};
     auto task = [&](int64_t t) {
-        std::vector<float> row(static_cast<size_t>(src.cols));
+        std::vector<float> row;
+        try {
+            row.resize(static_cast<size_t>(src.cols));
+        } catch (const std::bad_alloc&) {
+            out_of_memory.store(true);
+            return;
+        }
         const int64_t end = std::min(src.rows, (t + 1) * kRowsPerTask);
         for (int64_t r = t * kRowsPerTask; r < end; ++r) {
             ref::dequantize_row(src, r, row.data());
@@ -218,12 +239,14 @@ void cast_matrix(const std::string& name, WeightView* view, GgmlType type, Threa
     } else {
         for (int64_t t = 0; t < n_tasks; ++t) task(t);
     }
+    if (out_of_memory.load()) return Status::error("out of memory casting '" + name + "'");
     out->owned_bytes.push_back(std::move(bytes));
     cast.data = out->owned_bytes.back().data();
     *view = cast;
     report->n_converted += 1;
     report->bytes_in += static_cast<uint64_t>(src.row_bytes() * src.rows);
     report->bytes_out += static_cast<uint64_t>(out_row_bytes * src.rows);
+    return Status::ok();
 }
 
 }  // namespace
@@ -244,16 +267,16 @@ Status cast_model_weights(const ModelWeights& src, GgmlType type, bool keep_head
     for (size_t il = 0; il < out->layers.size(); ++il) {
         LayerWeights& l = out->layers[il];
         const std::string p = "blk." + std::to_string(il) + ".";
-        cast_matrix(p + "attn_q.weight", &l.wq, type, pool, out, report);
-        cast_matrix(p + "attn_k.weight", &l.wk, type, pool, out, report);
-        cast_matrix(p + "attn_v.weight", &l.wv, type, pool, out, report);
-        cast_matrix(p + "attn_output.weight", &l.wo, type, pool, out, report);
-        cast_matrix(p + "ffn_gate.weight", &l.w_gate, type, pool, out, report);
-        cast_matrix(p + "ffn_up.weight", &l.w_up, type, pool, out, report);
-        cast_matrix(p + "ffn_down.weight", &l.w_down, type, pool, out, report);
+        SPECQD_TRY(cast_matrix(p + "attn_q.weight", &l.wq, type, pool, out, report));
+        SPECQD_TRY(cast_matrix(p + "attn_k.weight", &l.wk, type, pool, out, report));
+        SPECQD_TRY(cast_matrix(p + "attn_v.weight", &l.wv, type, pool, out, report));
+        SPECQD_TRY(cast_matrix(p + "attn_output.weight", &l.wo, type, pool, out, report));
+        SPECQD_TRY(cast_matrix(p + "ffn_gate.weight", &l.w_gate, type, pool, out, report));
+        SPECQD_TRY(cast_matrix(p + "ffn_up.weight", &l.w_up, type, pool, out, report));
+        SPECQD_TRY(cast_matrix(p + "ffn_down.weight", &l.w_down, type, pool, out, report));
     }
     // A tied head is the embedding's view; casting it gives the copy its own head and leaves the embedding as is.
-    if (!keep_head) cast_matrix("output.weight", &out->output, type, pool, out, report);
+    if (!keep_head) SPECQD_TRY(cast_matrix("output.weight", &out->output, type, pool, out, report));
     return Status::ok();
 }
 
