@@ -71,6 +71,11 @@ export interface EngineOptions {
   /** Tune draft lengths online from measured acceptance and costs (default); false: a fixed 8. */
   adaptiveDrafts?: boolean;
   /**
+   * Let the MXFP4 level read the target's KV cache for verified positions and keep only its own drafts' (default);
+   * false gives it a cache of its own (for measuring the difference).
+   */
+  shareKv?: boolean;
+  /**
    * Weights of the "mxfp4" level: 'auto' (default) casts the target's projections (and head, unless
    * mxfp4KeepHead) to MXFP4 in memory at load time; a path loads an MXFP4 GGUF of the same network (e.g. written by
    * quantize()); 'off' refuses the level.

@@ -1,5 +1,6 @@
 // The forward pass and greedy completion on the shared stories260K model (a trained llama with known llama.cpp
 // greedy output), batch and thread invariance of the logits, KV rollback and prompt-prefix reuse.
+#include <algorithm>
 #include <cstring>
 #include <memory>
 
@@ -170,7 +171,52 @@ void test_batch_and_thread_invariance() {
 
 }  // namespace
 
+// A FIM prompt longer than the context is fitted, keeping the tokens nearest the cursor; a request that fits is
+// left exactly as it was.
+void test_fim_prompt_fits_the_context() {
+    const std::string coder = check::repo_path("test/fixtures/models/tiny-coder.gguf");
+    EngineOptions o;
+    o.target = coder;
+    o.context_length = 256;
+    std::unique_ptr<Engine> engine;
+    const Status ls = Engine::load(o, &engine);
+    CHECK_MSG(ls.is_ok(), ls.message());
+    if (!engine) return;
+    const Vocab& vocab = engine->model().vocab;
+    std::string prefix, suffix;
+    for (int i = 0; i < 200; ++i) prefix += "    value_" + std::to_string(i) + " = compute(" + std::to_string(i) + ")\n";
+    for (int i = 0; i < 200; ++i) suffix += "print(value_" + std::to_string(i) + ")\n";
+    CompletionRequest r;
+    r.fim = true;
+    r.prefix = prefix + "    result = ";
+    r.suffix = suffix;
+    r.max_tokens = 32;
+    std::vector<int32_t> tokens;
+    CHECK(engine->build_prompt(r, &tokens).is_ok());
+    CHECK(static_cast<int32_t>(tokens.size()) + r.max_tokens <= 256);
+    // The prefix's last tokens run right up to the suffix marker; the suffix's first tokens follow it.
+    const std::vector<int32_t> pre = vocab.encode(r.prefix, false, false);
+    const std::vector<int32_t> suf = vocab.encode(r.suffix, false, false);
+    const auto suf_marker = std::find(tokens.begin(), tokens.end(), vocab.fim_suf_id());
+    CHECK(suf_marker != tokens.end() && tokens.back() == vocab.fim_mid_id());
+    const size_t kept_pre = static_cast<size_t>(suf_marker - tokens.begin()) - 1;  // after the prefix marker
+    const size_t kept_suf = static_cast<size_t>(tokens.end() - suf_marker) - 2;
+    CHECK(kept_pre > 100 && kept_suf > 20 && kept_suf < kept_pre);
+    CHECK(std::equal(pre.end() - static_cast<std::ptrdiff_t>(kept_pre), pre.end(), tokens.begin() + 1));
+    CHECK(std::equal(suf.begin(), suf.begin() + static_cast<std::ptrdiff_t>(kept_suf), suf_marker + 1));
+    CompletionResult out;
+    const Status cs = engine->complete(r, &out);
+    CHECK_MSG(cs.is_ok(), cs.message());
+    // A short request is untouched: markers plus every prefix and suffix token.
+    CompletionRequest small = r;
+    small.prefix = "def f(x):\n    return ";
+    small.suffix = "\n";
+    CHECK(engine->build_prompt(small, &tokens).is_ok());
+    CHECK_EQ(tokens.size(), vocab.encode(small.prefix, false, false).size() + vocab.encode(small.suffix, false, false).size() + 3);
+}
+
 int main() {
+    test_fim_prompt_fits_the_context();
     test_greedy_matches_llama_cpp();
     test_batch_and_thread_invariance();
     return check::summary("test-model");

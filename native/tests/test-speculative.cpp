@@ -124,7 +124,62 @@ void test_shared_kv_geometry(const std::string& target_path, const std::string& 
     CHECK(shared.verify(context.back(), draft, nullptr, &top1, nullptr).is_ok());
 }
 
+// The learned early stop follows the measured acceptance per confidence bucket, not the confidence itself.
+void test_confidence_calibration() {
+    CHECK_EQ(ConfidenceCalibration::bucket(0.0f), 0);
+    CHECK_EQ(ConfidenceCalibration::bucket(0.15f), 1);
+    CHECK_EQ(ConfidenceCalibration::bucket(1.0f), ConfidenceCalibration::kBuckets - 1);
+    DraftCosts costs;
+    costs.alpha = 0.9;
+    costs.verify_step_ms = 10;     // an accepted token saves 10 ms of the verifier
+    costs.draft_ms = 2;
+    costs.verify_marginal_ms = 1;  // one more token costs 3 ms in all: worth it above 3 / (0.9 * 10) = 33 % acceptance
+    ConfidenceCalibration c;
+    // No evidence yet: the prior threshold decides.
+    CHECK(!c.keep_drafting(0.25f, costs, 0.4f));
+    CHECK(c.keep_drafting(0.55f, costs, 0.4f));
+    // A copy that is right at low confidence (80 % of its 0.2-0.3 tokens accepted) drafts on there...
+    for (int i = 0; i < 40; ++i) c.record(0.25f, i % 5 != 0);
+    CHECK(c.keep_drafting(0.25f, costs, 0.4f));
+    // ...and a level that is often wrong at high confidence (20 % of its 0.6-0.7 tokens) stops there.
+    for (int i = 0; i < 40; ++i) c.record(0.65f, i % 5 == 0);
+    CHECK(!c.keep_drafting(0.65f, costs, 0.4f));
+    // Drafting that costs more than it can save stops even at a well-accepted confidence.
+    costs.draft_ms = 20;
+    CHECK(!c.keep_drafting(0.25f, costs, 0.4f));
+    // Unmeasured verifier cost: back to the prior.
+    costs.verify_step_ms = 0;
+    CHECK(c.keep_drafting(0.65f, costs, 0.4f));
+}
+
+// A suppressed token is never chosen; every other row's choice is unchanged.
+void test_suppressed_tokens(const std::string& path) {
+    Model m;
+    CHECK(model_load(path, &m).is_ok());
+    ModelLevel plain("target", &m.hparams, &m.weights), masked("target", &m.hparams, &m.weights);
+    CHECK(plain.init(128, 16).is_ok());
+    CHECK(masked.init(128, 16).is_ok());
+    const std::vector<int32_t> context = m.vocab.encode("Once upon a time, there was a little girl", true, false);
+    const std::vector<int32_t> draft(context.begin() + 1, context.end());
+    std::vector<int32_t> top_plain, top_masked;
+    int32_t reused = 0;
+    CHECK(plain.sync({context.front()}, nullptr, &reused).is_ok());
+    CHECK(plain.verify(context.front(), draft, nullptr, &top_plain, nullptr).is_ok());
+    const int32_t banned = top_plain[0];
+    masked.suppress({banned, -1, 1 << 30});  // ids outside the vocabulary are ignored
+    CHECK(masked.sync({context.front()}, nullptr, &reused).is_ok());
+    CHECK(masked.verify(context.front(), draft, nullptr, &top_masked, nullptr).is_ok());
+    int changed = 0;
+    for (size_t r = 0; r < top_plain.size(); ++r) {
+        CHECK(top_masked[r] != banned);
+        if (top_plain[r] != banned) CHECK_EQ(top_masked[r], top_plain[r]);
+        changed += top_plain[r] == banned;
+    }
+    CHECK(changed >= 1);
+}
+
 int main() {
+    test_confidence_calibration();
     test_util::TempDir dir;
     // stories260K: the draft model is its own Q8_0 copy (same tokenizer, different numbers).
     const std::string stories = check::shared_path("models/stories260K.gguf");
@@ -143,6 +198,7 @@ int main() {
     }
     check_exact(story, "stories260K");
     test_shared_kv_geometry(stories, stories_q8);
+    test_suppressed_tokens(stories);
 
     // The trained code models, FIM prompts cut from held-out files at fixed points.
     const std::string coder = check::repo_path("test/fixtures/models/tiny-coder.gguf");

@@ -141,13 +141,15 @@ public:
         : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), options_(std::move(options)) {}
     Napi::Promise promise() { return deferred_.Promise(); }
     void Execute() override {
-        std::unique_ptr<Engine> engine;
-        const Status st = Engine::load(options_, &engine);
-        if (!st) {
-            SetError(st.message());
-            return;
-        }
-        engine_ = std::move(engine);
+        // Engine::load reports running out of memory as a status; the guard also covers the shared_ptr's control
+        // block, so no exception can leave Execute() (which would terminate the extension host).
+        const Status st = run_guarded("while loading '" + options_.target + "'", [&] {
+            std::unique_ptr<Engine> engine;
+            SPECQD_TRY(Engine::load(options_, &engine));
+            engine_ = std::move(engine);
+            return Status::ok();
+        });
+        if (!st) SetError(st.message());
     }
     void OnOK() override {
         Napi::Object obj = EngineWrap::constructor->New({});
@@ -350,6 +352,8 @@ Napi::Value load_engine(const Napi::CallbackInfo& info) {
     options.mxfp4_keep_head = o.Get("mxfp4KeepHead").ToBoolean().Value();
     Napi::Value adaptive = o.Get("adaptiveDrafts");
     if (adaptive.IsBoolean()) options.adaptive_drafts = adaptive.As<Napi::Boolean>().Value();
+    Napi::Value share_kv = o.Get("shareKv");
+    if (share_kv.IsBoolean()) options.share_kv = share_kv.As<Napi::Boolean>().Value();
     auto* worker = new LoadWorker(env, std::move(options));
     Napi::Promise p = worker->promise();
     worker->Queue();

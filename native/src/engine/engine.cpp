@@ -44,20 +44,29 @@ const char* stop_reason_name(StopReason r) {
 
 Status Engine::load(const EngineOptions& options, std::unique_ptr<Engine>* out) {
     if (options.target.empty()) return Status::error("no target model given");
-    std::unique_ptr<Engine> e(new Engine());
-    SPECQD_TRY(model_load(options.target, &e->model_));
-    const ModelHparams& hp = e->model_.hparams;
-    int32_t threads = options.threads;
-    if (threads <= 0) threads = static_cast<int32_t>(std::min(8u, std::max(1u, std::thread::hardware_concurrency())));
-    if (threads > 256) return Status::error("threads must be at most 256");
-    int32_t n_ctx = options.context_length;
-    if (n_ctx <= 0) n_ctx = static_cast<int32_t>(std::min<uint32_t>(hp.n_ctx_train, 4096));
-    if (n_ctx < 16 || n_ctx > (1 << 20)) return Status::error("context length " + std::to_string(n_ctx) + " is out of range");
-    e->n_ctx_ = n_ctx;
-    e->pool_ = std::make_unique<ThreadPool>(threads);
-    SPECQD_TRY(e->build_stack(options));
-    *out = std::move(e);
-    return Status::ok();
+    // Everything an engine needs is allocated here: KV caches, scratch buffers, the in-memory MXFP4 copy. When memory
+    // runs out the load fails with a message instead of an exception, everything allocated so far is freed with the
+    // half-built engine, and a later load starts afresh.
+    return run_guarded("while loading '" + options.target + "'", [&]() -> Status {
+        std::unique_ptr<Engine> e(new Engine());
+        SPECQD_TRY(model_load(options.target, &e->model_));
+        const ModelHparams& hp = e->model_.hparams;
+        int32_t threads = options.threads;
+        if (threads <= 0) {
+            threads = static_cast<int32_t>(std::min(8u, std::max(1u, std::thread::hardware_concurrency())));
+        }
+        if (threads > 256) return Status::error("threads must be at most 256");
+        int32_t n_ctx = options.context_length;
+        if (n_ctx <= 0) n_ctx = static_cast<int32_t>(std::min<uint32_t>(hp.n_ctx_train, 4096));
+        if (n_ctx < 16 || n_ctx > (1 << 20)) {
+            return Status::error("context length " + std::to_string(n_ctx) + " is out of range");
+        }
+        e->n_ctx_ = n_ctx;
+        e->pool_ = std::make_unique<ThreadPool>(threads);
+        SPECQD_TRY(e->build_stack(options));
+        *out = std::move(e);
+        return Status::ok();
+    });
 }
 
 Status Engine::build_stack(const EngineOptions& options) {
@@ -103,6 +112,16 @@ Status Engine::build_stack(const EngineOptions& options) {
         }
     }
     stack_.control.adaptive = options.adaptive_drafts;
+    // A FIM marker (or BOS) inside a completion is the model losing its place, not text: no level may choose one,
+    // so the completion goes on with the best real token or ends with end-of-text.
+    const Vocab& vocab = model_.vocab;
+    std::vector<int32_t> suppressed;
+    for (int32_t id = 0; id < vocab.n_tokens(); ++id) {
+        if (vocab.token_type(id) == TokenType::CONTROL && !vocab.is_eog(id)) suppressed.push_back(id);
+    }
+    for (size_t i = 0; i < stack_.depth(); ++i) {
+        if (stack_.level(i).is_model()) static_cast<ModelLevel&>(stack_.level(i)).suppress(suppressed);
+    }
     return Status::ok();
 }
 
@@ -113,9 +132,11 @@ Status Engine::build_mxfp4_weights(const EngineOptions& options) {
     if (options.mxfp4 == "off") return Status::error("the \"mxfp4\" level was requested with mxfp4 = \"off\"");
     if (options.mxfp4.empty() || options.mxfp4 == "auto") {
         ConvertReport report;
-        SPECQD_TRY(cast_model_weights(model_.weights, GgmlType::MXFP4, options.mxfp4_keep_head, pool_.get(),
-                                      &mxfp4_weights_, &report)
-                       .with_context("building the MXFP4 copy"));
+        const Status cast = run_guarded("for the in-memory MXFP4 copy of the weights (or give an MXFP4 file)", [&] {
+            return cast_model_weights(model_.weights, GgmlType::MXFP4, options.mxfp4_keep_head, pool_.get(),
+                                      &mxfp4_weights_, &report);
+        });
+        SPECQD_TRY(cast.with_context("building the MXFP4 copy"));
     } else {
         mxfp4_model_ = std::make_unique<Model>();
         SPECQD_TRY(model_load(options.mxfp4, mxfp4_model_.get()).with_context("MXFP4 model"));
@@ -142,6 +163,23 @@ std::vector<std::string> Engine::level_names() const {
     return names;
 }
 
+void Engine::fit_fim_to_context(int32_t max_tokens, std::vector<int32_t>* prefix, std::vector<int32_t>* suffix) const {
+    // An editor measures its prompt in characters, and code varies a lot in characters per token: rather than
+    // refuse a prompt that overflows, keep the tokens nearest the cursor (the end of the prefix, the start of the
+    // suffix), leaving room for the markers and for the completion (at most half the context). The suffix gets at
+    // most a quarter of the room unless the prefix leaves more.
+    const int32_t kMarkers = 4;  // BOS, prefix, suffix and middle markers
+    const int32_t generate = std::clamp(max_tokens, 0, n_ctx_ / 2);
+    const int64_t room = std::max<int64_t>(0, static_cast<int64_t>(n_ctx_) - generate - kMarkers);
+    const int64_t n_pre = static_cast<int64_t>(prefix->size());
+    const int64_t n_suf = static_cast<int64_t>(suffix->size());
+    if (n_pre + n_suf <= room) return;
+    const int64_t keep_suf = std::min(n_suf, std::max(room / 4, room - n_pre));
+    const int64_t keep_pre = std::min(n_pre, room - keep_suf);
+    prefix->erase(prefix->begin(), prefix->end() - keep_pre);
+    suffix->resize(static_cast<size_t>(keep_suf));
+}
+
 Status Engine::build_prompt(const CompletionRequest& request, std::vector<int32_t>* tokens) const {
     const Vocab& vocab = model_.vocab;
     tokens->clear();
@@ -153,12 +191,13 @@ Status Engine::build_prompt(const CompletionRequest& request, std::vector<int32_
         }
         // PSM order: <prefix-marker> prefix <suffix-marker> suffix <middle-marker>, the order Qwen2.5-Coder,
         // StarCoder and CodeLlama were trained on. User text never turns into special tokens.
+        auto pre = vocab.encode(request.prefix, false, false);
+        auto suf = vocab.encode(request.suffix, false, false);
+        fit_fim_to_context(request.max_tokens, &pre, &suf);
         if (vocab.add_bos() && vocab.bos_id() >= 0) tokens->push_back(vocab.bos_id());
         tokens->push_back(vocab.fim_pre_id());
-        const auto pre = vocab.encode(request.prefix, false, false);
         tokens->insert(tokens->end(), pre.begin(), pre.end());
         tokens->push_back(vocab.fim_suf_id());
-        const auto suf = vocab.encode(request.suffix, false, false);
         tokens->insert(tokens->end(), suf.begin(), suf.end());
         tokens->push_back(vocab.fim_mid_id());
     }
@@ -178,6 +217,24 @@ Status Engine::check_files() const {
 
 Status Engine::complete(const CompletionRequest& request, CompletionResult* result) {
     std::lock_guard<std::mutex> lock(request_mutex_);
+    bool finished = false;
+    const Status st = run_guarded("while completing", [&] {
+        const Status s = complete_locked(request, result);
+        finished = true;
+        return s;
+    });
+    // An exception (out of memory) may have cut a forward pass short and left a cache half-written: forget them.
+    if (!finished) forget_caches();
+    return st;
+}
+
+void Engine::forget_caches() {
+    for (size_t i = 0; i < stack_.depth(); ++i) {
+        if (stack_.level(i).is_model()) static_cast<ModelLevel&>(stack_.level(i)).reset();
+    }
+}
+
+Status Engine::complete_locked(const CompletionRequest& request, CompletionResult* result) {
     SPECQD_TRY(check_files());
     const auto t_start = Clock::now();
     *result = CompletionResult();
@@ -262,9 +319,7 @@ Status Engine::complete(const CompletionRequest& request, CompletionResult* resu
     // Checked after the work: the guard lets a pass over a vanished file finish on zeros, and this turns it into
     // an error instead of a nonsense completion. The caches hold nonsense too: forget them.
     if (Status files = check_files(); !files) {
-        for (size_t i = 0; i < stack_.depth(); ++i) {
-            if (stack_.level(i).is_model()) static_cast<ModelLevel&>(stack_.level(i)).reset();
-        }
+        forget_caches();
         return files;
     }
     SPECQD_TRY(gst);
@@ -281,6 +336,12 @@ Status Engine::complete(const CompletionRequest& request, CompletionResult* resu
 Status Engine::evaluate(const std::vector<int32_t>& tokens, std::vector<PositionPrediction>* out,
                         const std::atomic<bool>* cancel) {
     std::lock_guard<std::mutex> lock(request_mutex_);
+    // Its own cache and scratch (below), so an exception leaves nothing of the engine's half-written.
+    return run_guarded("while evaluating", [&] { return evaluate_locked(tokens, out, cancel); });
+}
+
+Status Engine::evaluate_locked(const std::vector<int32_t>& tokens, std::vector<PositionPrediction>* out,
+                               const std::atomic<bool>* cancel) {
     out->clear();
     const int32_t n = static_cast<int32_t>(tokens.size());
     if (n == 0) return Status::error("nothing to evaluate");

@@ -4,7 +4,8 @@
 // Thread rules: complete() may be called from any thread, but calls are serialized (one request runs at a time, on
 // the calling thread plus the engine's pool). stats() may be called concurrently with complete(). Cancellation:
 // set the request's `cancel` flag from any thread; it is checked between forward passes, so a cancelled request
-// returns within one pass. Nothing here throws or exits.
+// returns within one pass. Nothing here throws or exits: running out of memory (at load: KV caches, scratch, the
+// MXFP4 copy) is a failed Status saying so, and the engine stays usable, or a later load starts afresh.
 #pragma once
 
 #include <atomic>
@@ -42,7 +43,8 @@ struct EngineOptions {
 };
 
 struct CompletionRequest {
-    // Either a plain prompt, or fill-in-the-middle (prefix + suffix) when `fim` is set.
+    // Either a plain prompt, or fill-in-the-middle (prefix + suffix) when `fim` is set. A FIM prompt longer than
+    // the context keeps the tokens nearest the cursor; a plain prompt longer than the context is refused.
     std::string prompt;
     bool fim = false;
     std::string prefix;
@@ -110,8 +112,12 @@ public:
     std::vector<std::string> level_names() const;
     int32_t threads() const { return pool_ ? pool_->n_threads() : 1; }
 
-    // The tokens a request's prompt becomes (BOS, FIM markers per the model's tokenizer).
+    // The tokens a request's prompt becomes (BOS, FIM markers per the model's tokenizer). A FIM prompt is fitted
+    // to the context (fit_fim_to_context); a plain prompt that does not fit is refused.
     Status build_prompt(const CompletionRequest& request, std::vector<int32_t>* tokens) const;
+    // Drops the prefix's first and the suffix's last tokens until both fit the context with room for the
+    // completion: the tokens nearest the cursor stay.
+    void fit_fim_to_context(int32_t max_tokens, std::vector<int32_t>* prefix, std::vector<int32_t>* suffix) const;
 
     // Milliseconds load() spent building the in-memory MXFP4 copy (0 without an "mxfp4" level or with a file).
     double mxfp4_build_ms() const { return mxfp4_model_ ? 0 : mxfp4_build_ms_; }
@@ -120,6 +126,12 @@ private:
     Engine() = default;
     Status build_stack(const EngineOptions& options);
     Status build_mxfp4_weights(const EngineOptions& options);
+    // complete() and evaluate() without the exception guard, under request_mutex_.
+    Status complete_locked(const CompletionRequest& request, CompletionResult* result);
+    Status evaluate_locked(const std::vector<int32_t>& tokens, std::vector<PositionPrediction>* out,
+                           const std::atomic<bool>* cancel);
+    // Drops every level's KV cache (the next request prefills from scratch).
+    void forget_caches();
     // Fails when a model file was truncated or overwritten under the engine (see base/mapped-file.h).
     Status check_files() const;
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "kernels/ops.h"
 
@@ -39,17 +40,29 @@ Status ModelLevel::init(int32_t n_ctx, int32_t max_batch, ModelLevel* share_with
         return Status::error("level \"" + name_ + "\" cannot share the KV cache of \"" + share_->name_ +
                              "\": the networks differ in shape");
     }
-    // A sharing level stores only its unverified drafts: a verification batch or two.
-    SPECQD_TRY(kv_.init(*hp_, n_ctx, share_ ? 2 * max_batch : 0));
-    scratch_.init(*hp_, max_batch, n_ctx);
-    logits_.assign(static_cast<size_t>(max_batch) * hp_->n_vocab, 0.0f);
-    cached_.clear();
-    return Status::ok();
+    // The level's memory, all allocated here: the KV cache (a sharing level stores only its unverified drafts, a
+    // verification batch or two), the scratch of one forward pass, and a batch of logits.
+    const std::string what = "for the KV cache and buffers of level \"" + name_ + "\" at a context of " +
+                             std::to_string(n_ctx) + " tokens; lower the context length";
+    return run_guarded(what, [&] {
+        SPECQD_TRY(kv_.init(*hp_, n_ctx, share_ ? 2 * max_batch : 0));
+        scratch_.init(*hp_, max_batch, n_ctx);
+        logits_.assign(static_cast<size_t>(max_batch) * hp_->n_vocab, 0.0f);
+        cached_.clear();
+        return Status::ok();
+    });
 }
 
 void ModelLevel::reset() {
     kv_.rollback(0);
     cached_.clear();
+}
+
+void ModelLevel::suppress(const std::vector<int32_t>& ids) {
+    suppressed_.clear();
+    for (int32_t id : ids) {
+        if (id >= 0 && id < n_vocab()) suppressed_.push_back(id);
+    }
 }
 
 void ModelLevel::keep(int32_t n) {
@@ -113,7 +126,8 @@ Status ModelLevel::verify(int32_t last, const std::vector<int32_t>& draft, Threa
     if (confidence) confidence->resize(n);
     const int32_t nv = n_vocab();
     for (int32_t r = 0; r < n; ++r) {
-        const float* row = logits_.data() + static_cast<size_t>(r) * nv;
+        float* row = logits_.data() + static_cast<size_t>(r) * nv;
+        for (int32_t id : suppressed_) row[id] = -std::numeric_limits<float>::infinity();
         (*top1)[r] = static_cast<int32_t>(argmax(row, nv));
         if (confidence) (*confidence)[r] = top_probability(row, nv, (*top1)[r]);
     }
@@ -148,11 +162,63 @@ void NgramLevel::propose(const std::vector<int32_t>& context, int32_t max_n, std
     }
 }
 
+// ---- ConfidenceCalibration ----
+
+int ConfidenceCalibration::bucket(float confidence) {
+    // A softmax probability is in (0, 1], but logits holding NaN or Inf (a model file with such weights) make it NaN,
+    // and converting NaN to int is undefined: it counts as no confidence at all.
+    if (!(confidence > 0.0f)) return 0;
+    return std::min(static_cast<int>(std::min(confidence, 1.0f) * kBuckets), kBuckets - 1);
+}
+
+void ConfidenceCalibration::record(float confidence, bool was_accepted) {
+    const int b = bucket(confidence);
+    judged[b] += 1;
+    accepted[b] += was_accepted ? 1 : 0;
+}
+
+bool ConfidenceCalibration::keep_drafting(float confidence, const DraftCosts& costs, float prior_threshold) const {
+    const int b = bucket(confidence);
+    if (judged[b] < kMinSamples || costs.verify_step_ms <= 0) return confidence >= prior_threshold;
+    const double p_this = static_cast<double>(accepted[b]) / static_cast<double>(judged[b]);
+    return p_this * costs.alpha * costs.verify_step_ms > costs.draft_ms + costs.verify_marginal_ms;
+}
+
 // ---- SpecStack ----
 
 void SpecStack::add_level(std::unique_ptr<SpecLevel> level) {
     levels_.push_back(std::move(level));
     draft_ms_per_token_.push_back(0);
+    calibration_.emplace_back();
+    proposal_confidence_.emplace_back();
+}
+
+DraftCosts SpecStack::draft_costs(size_t drafter) const {
+    DraftCosts c;
+    const LevelStats& s = levels_[drafter]->stats;
+    c.alpha = std::clamp(static_cast<double>(s.accepted) / (s.accepted + s.rejected_rounds + 1e-9), 0.0, 0.995);
+    c.draft_ms = draft_ms_per_token_[drafter];
+    const auto& verifier = static_cast<const ModelLevel&>(*levels_[drafter - 1]);
+    // One token on its own: measured, else the smallest measured batch (an overestimate, which only makes drafting
+    // look more worthwhile until the single-token cost is seen).
+    int32_t smallest = 0, largest = 0;
+    for (int32_t k = 1; k <= ModelLevel::kMaxVerify; ++k) {
+        if (verifier.verify_ms[k] <= 0) continue;
+        if (smallest == 0) smallest = k;
+        largest = k;
+    }
+    if (smallest == 0) return c;  // nothing measured yet: verify_step_ms 0 leaves the decision to the prior
+    c.verify_step_ms = verifier.verify_ms[smallest];
+    if (largest > smallest) {
+        c.verify_marginal_ms =
+            std::max(0.0, (verifier.verify_ms[largest] - verifier.verify_ms[smallest]) / (largest - smallest));
+    }
+    return c;
+}
+
+bool SpecStack::keep_drafting(size_t drafter, float confidence) const {
+    if (!control.adaptive) return confidence >= control.stop_confidence;
+    return calibration_[drafter].keep_drafting(confidence, draft_costs(drafter), control.stop_confidence);
 }
 
 void SpecStack::reset_stats() {
@@ -165,13 +231,13 @@ void SpecStack::reset_stats() {
 
 int32_t SpecStack::choose_draft_length(size_t drafter) const {
     if (!control.adaptive) return control.fixed_draft;
-    const LevelStats& s = levels_[drafter]->stats;
-    if (s.proposed < 8) return 4;  // too little evidence yet: a moderate draft
+    if (levels_[drafter]->stats.proposed < 8) return 4;  // too little evidence yet: a moderate draft
     // Per-token acceptance in the geometric model: each drafted token is accepted with probability alpha, given
     // the ones before it were; a round ends at the first rejection.
-    const double alpha = std::clamp(static_cast<double>(s.accepted) / (s.accepted + s.rejected_rounds + 1e-9), 0.0, 0.995);
+    const DraftCosts costs = draft_costs(drafter);
+    const double alpha = costs.alpha;
     const auto& verifier = static_cast<const ModelLevel&>(*levels_[drafter - 1]);
-    const double t_draft = draft_ms_per_token_[drafter];
+    const double t_draft = costs.draft_ms;
     double best_rate = 0;
     int32_t best_k = 1;
     double known = verifier.verify_ms[1];
@@ -195,6 +261,7 @@ Status SpecStack::propose(size_t i, const std::vector<int32_t>& context, int32_t
     out->clear();
     SpecLevel& level = *levels_[i];
     const auto t0 = Clock::now();
+    proposal_confidence_[i].clear();
     if (!level.is_model()) {
         static_cast<NgramLevel&>(level).propose(context, max_n, out);
         level.stats.ms += ms_since(t0);
@@ -255,6 +322,12 @@ Status SpecStack::run_level(size_t i, std::vector<int32_t>& context, int32_t max
         if (!draft.empty()) {
             levels_[i + 1]->stats.accepted += m;
             if (m < static_cast<int32_t>(draft.size())) levels_[i + 1]->stats.rejected_rounds += 1;
+            // The drafter's confidences, judged: the accepted tokens and the first rejected one.
+            const std::vector<float>& judged = proposal_confidence_[i + 1];
+            if (judged.size() == draft.size()) {
+                const int32_t n_judged = std::min(m + 1, static_cast<int32_t>(draft.size()));
+                for (int32_t j = 0; j < n_judged; ++j) calibration_[i + 1].record(judged[j], j < m);
+            }
         }
         // The cache keeps the context so far, the last token and the accepted drafts; the bonus token is new.
         model.keep(static_cast<int32_t>(context.size()) + m);
@@ -262,12 +335,13 @@ Status SpecStack::run_level(size_t i, std::vector<int32_t>& context, int32_t max
             const int32_t token = top1[j];  // == draft[j] for j < m
             context.push_back(token);
             ++produced;
+            if (drafting) proposal_confidence_[i].push_back(confidence[j]);
             if (!on_token(token)) {
                 *reason = 0;
                 return Status::ok();
             }
-            if (drafting && confidence[j] < control.stop_confidence) {
-                *reason = 0;  // a drafting level stops where it is unsure
+            if (drafting && !keep_drafting(i, confidence[j])) {
+                *reason = 0;  // a drafting level stops where going on does not pay
                 return Status::ok();
             }
             if (produced >= max_new) {

@@ -83,6 +83,10 @@ public:
     int32_t n_vocab() const { return static_cast<int32_t>(hp_->n_vocab); }
     // Forgets everything cached (after an error, the cache may hold a partial batch).
     void reset();
+    // Tokens this level never chooses (their logits count as -inf): the control tokens that do not end generation,
+    // such as FIM markers, which mean nothing inside a completion. Every level gets the same list, so verification
+    // compares like with like and the stack stays exact.
+    void suppress(const std::vector<int32_t>& ids);
 
     // Measured cost of verifying k tokens in one pass (EWMA, ms), k = 1..kMaxVerify; 0 = not measured yet.
     static constexpr int32_t kMaxVerify = 17;
@@ -97,6 +101,7 @@ private:
     ForwardScratch scratch_;
     std::vector<int32_t> cached_;  // the tokens whose KV is in kv_ (size == kv_.n_past)
     std::vector<float> logits_;
+    std::vector<int32_t> suppressed_;
 };
 
 // Prompt lookup: proposes the continuation of an earlier occurrence of the context's last n-gram (n from max_ngram
@@ -120,9 +125,35 @@ private:
 // early. Chosen online from the measured acceptance of this level's drafts and the measured costs.
 struct DraftControl {
     int32_t max_draft = 16;
-    float stop_confidence = 0.4f;  // the paper's early-stop threshold, used until measurements say otherwise
+    float stop_confidence = 0.4f;  // the paper's early-stop threshold: the prior until measurements say otherwise
     bool adaptive = true;
     int32_t fixed_draft = 8;       // when !adaptive (the paper's setting)
+};
+
+// What one more drafted token costs and what it can save, measured per level (ms).
+struct DraftCosts {
+    double alpha = 0;               // chance a drafted token is accepted given the ones before it were
+    double draft_ms = 0;            // the drafting level's cost per proposed token
+    double verify_step_ms = 0;      // the verifier's cost of one token on its own (what an accepted token saves)
+    double verify_marginal_ms = 0;  // the verifier's extra cost per token added to its batch
+};
+
+// The early stop of a drafting model, learned: how often the level above accepted this level's tokens, by the
+// confidence (probability of its own argmax) the level had in them. A fixed threshold (the paper's 0.4) is wrong for
+// most pairs: the MXFP4 copy of a model is right far more often than its confidence says, a small draft model less.
+// Only judged tokens count: those up to and including the first rejection of a draft.
+struct ConfidenceCalibration {
+    static constexpr int kBuckets = 10;          // confidence [0, 0.1), [0.1, 0.2), ... [0.9, 1]
+    static constexpr int64_t kMinSamples = 16;   // fewer in a bucket: the prior threshold decides there
+    int64_t judged[kBuckets] = {};
+    int64_t accepted[kBuckets] = {};
+
+    static int bucket(float confidence);
+    void record(float confidence, bool was_accepted);
+    // Whether to draft past a token this level gave `confidence`: the next token pays off only when this one and the
+    // next are both accepted (measured chance for this bucket × alpha), and then saves the verifier one step of its
+    // own; it costs one more drafted token plus the verifier's marginal cost for it.
+    bool keep_drafting(float confidence, const DraftCosts& costs, float prior_threshold) const;
 };
 
 // Why a generation stopped, as decided by the caller's callback or the stack.
@@ -142,6 +173,8 @@ public:
     ModelLevel& target() { return static_cast<ModelLevel&>(*levels_[0]); }
     DraftControl control;
 
+    const ConfidenceCalibration& calibration(size_t i) const { return calibration_[i]; }
+
     // Generates greedily at the target from `context` (the prompt; it grows with each accepted token). on_token is
     // called for every accepted token in order and returns false to stop. Returns why it stopped in *reason:
     // 0 = callback, 1 = max_new, 2 = cancelled, 3 = deadline, 4 = context full.
@@ -159,10 +192,17 @@ private:
     Status propose(size_t i, const std::vector<int32_t>& context, int32_t max_n, const GenerateLimits& limits,
                    ThreadPool* pool, std::vector<int32_t>* out);
     int32_t choose_draft_length(size_t drafter) const;
+    DraftCosts draft_costs(size_t drafter) const;
+    // Whether drafting level i goes on after a token it gave `confidence`.
+    bool keep_drafting(size_t drafter, float confidence) const;
 
     std::vector<std::unique_ptr<SpecLevel>> levels_;
     // Per drafting level: measured cost per proposed token (EWMA, ms).
     std::vector<double> draft_ms_per_token_;
+    // Per drafting model level: its acceptance by confidence, and the confidences of its latest proposal (one per
+    // proposed token, in order) until the level above has judged them.
+    std::vector<ConfidenceCalibration> calibration_;
+    std::vector<std::vector<float>> proposal_confidence_;
 };
 
 }  // namespace specqd
