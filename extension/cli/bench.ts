@@ -72,6 +72,8 @@ export interface ConfigResult {
   sameTokensAsBaseline: number;
   prompts: number;
   acceptance: { level: string; proposed: number; accepted: number; acceptance: number; meanDraftLength: number }[];
+  /** Peak resident memory of a process that loads this stack and completes one prompt (bytes). */
+  peakRssBytes?: number;
 }
 
 export interface EndToEndResult {
@@ -308,18 +310,38 @@ function llamaBench(tools: LlamaTools, model: string, threads: number, opts: { d
 
 // ---- end to end -------------------------------------------------------------------------------------------------
 
-const CONFIGS: { name: string; levels: SpeculationLevel[] }[] = [
+// shareKv false: the MXFP4 level keeps a cache of its own instead of reading the target's (issue 7 asks for both).
+const CONFIGS: { name: string; levels: SpeculationLevel[]; shareKv?: boolean }[] = [
   { name: 'target alone', levels: ['target'] },
   { name: 'target ← ngram', levels: ['target', 'ngram'] },
   { name: 'target ← draft', levels: ['target', 'draft'] },
   { name: 'target ← draft ← ngram', levels: ['target', 'draft', 'ngram'] },
   { name: 'target ← mxfp4', levels: ['target', 'mxfp4'] },
+  { name: 'target ← mxfp4 (own KV cache)', levels: ['target', 'mxfp4'], shareKv: false },
   { name: 'target ← mxfp4 ← ngram', levels: ['target', 'mxfp4', 'ngram'] },
   { name: 'target ← mxfp4 ← draft', levels: ['target', 'mxfp4', 'draft'] },
   { name: 'target ← mxfp4 ← draft ← ngram', levels: ['target', 'mxfp4', 'draft', 'ngram'] },
+  { name: 'target ← mxfp4 ← draft ← ngram (own KV cache)', levels: ['target', 'mxfp4', 'draft', 'ngram'], shareKv: false },
 ];
 
-async function endToEnd(target: string, draft: string, tasks: FimTask[], threads: number, maxTokens: number, costs: ForwardJson): Promise<EndToEndResult> {
+/**
+ * Peak resident memory of one stack: a fresh `specqd complete` process per configuration (a process's peak cannot
+ * be split between engines loaded side by side), completing the first task.
+ */
+function peakRss(target: string, draft: string, config: (typeof CONFIGS)[number], task: FimTask, threads: number, tmp: string): number | undefined {
+  const prefixFile = path.join(tmp, 'rss-prefix.txt');
+  const suffixFile = path.join(tmp, 'rss-suffix.txt');
+  fs.writeFileSync(prefixFile, task.prefix);
+  fs.writeFileSync(suffixFile, task.suffix);
+  const args = [path.join(__dirname, 'cli.js'), 'complete', '--model', target, '--draft', draft, '--levels', config.levels.join(','),
+    '--prefix-file', prefixFile, '--suffix-file', suffixFile, '--max-tokens', '16', '--threads', String(threads), '--json',
+    ...(config.shareKv === false ? ['--own-kv'] : [])];
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 64 << 20, timeout: 600_000 });
+  if (r.status !== 0) return undefined;
+  return (JSON.parse(r.stdout) as { peakRssBytes?: number }).peakRssBytes;
+}
+
+async function endToEnd(target: string, draft: string, tasks: FimTask[], threads: number, maxTokens: number, costs: ForwardJson, tmp: string): Promise<EndToEndResult> {
   const engines: (Engine | undefined)[] = [];
   const configs: ConfigResult[] = [];
   for (const c of CONFIGS) {
@@ -327,8 +349,10 @@ async function endToEnd(target: string, draft: string, tasks: FimTask[], threads
       name: c.name, levels: c.levels, available: true, generatedTokens: 0, decodeMs: 0, prefillMs: 0, totalMs: 0,
       decodeTokensPerSecond: 0, speedup: NaN, sameTokensAsBaseline: 0, prompts: 0, acceptance: [],
     };
+    const rss = tasks.length > 0 ? peakRss(target, draft, c, tasks[0], threads, tmp) : undefined;
+    if (rss !== undefined) result.peakRssBytes = rss;
     try {
-      engines.push(await Engine.load({ target, draft, levels: c.levels, threads }));
+      engines.push(await Engine.load({ target, draft, levels: c.levels, threads, ...(c.shareKv === false ? { shareKv: false } : {}) }));
     } catch (error) {
       engines.push(undefined);
       result.available = false;
@@ -623,7 +647,7 @@ export async function runBench(args: string[]): Promise<number> {
     for (const v of variants) {
       log(`end to end: ${path.basename(v.target)} with ${path.basename(v.draft)}, t=${e2eThreads}, ${tasks.length} prompts × ${maxTokens} tokens`);
       const costs = benchForward(v.target, e2eThreads, { decode: 8, prefill: [], verify: [], depth: 16, reps: 1 });
-      const e2e = await endToEnd(v.target, v.draft, tasks, e2eThreads, maxTokens, costs);
+      const e2e = await endToEnd(v.target, v.draft, tasks, e2eThreads, maxTokens, costs, tmp);
       if (llama) {
         try {
           e2e.llamaSpeculative = llamaSpeculative(llama, v.target, v.draft, tasks, e2eThreads, maxTokens, tmp);

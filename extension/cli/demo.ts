@@ -2,11 +2,13 @@
 // printing the completion, tokens/s, the speedup over the plain target and each level's acceptance, and checking
 // that every stack produced exactly the target's tokens. Runs in one process: every engine is loaded once and
 // warmed up, the stacks take turns on each snippet, and the speed is the median over repetitions (so a busy
-// machine skews all stacks alike).
+// machine skews all stacks alike). With a chart path it also draws the speedups as an SVG bar chart (the README shows
+// the one in docs/images/).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { Engine, type CompletionResult, type SpeculationLevel } from '../engine';
+import { barChart } from './bench-charts';
 
 export interface DemoOptions {
   root: string;
@@ -14,6 +16,8 @@ export interface DemoOptions {
   maxTokens: number;
   repeats: number;
   threads?: number;
+  /** Where to write the speedup chart (SVG); none when absent. */
+  chart?: string;
 }
 
 interface Task {
@@ -54,6 +58,14 @@ export function demoCandidates(heldoutDir: string): Task[] {
     }
   }
   return tasks;
+}
+
+/** Temporary file beside the destination, then rename: a reader never sees half a chart. */
+function writeFileAtomically(file: string, text: string): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const temp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(temp, text);
+  fs.renameSync(temp, file);
 }
 
 function median(values: number[]): number {
@@ -119,7 +131,7 @@ export async function runDemo(o: DemoOptions, print: (line: string) => void): Pr
   const base = median(perStack[0].rates);
   print('\n=== all snippets (median tok/s over snippets)');
   print(`${'stack'.padEnd(32)} ${'tok/s'.padStart(7)} ${'speedup'.padStart(8)}  acceptance per level`);
-  STACKS.forEach((stack, s) => {
+  const speedups = STACKS.map((stack, s) => {
     const acc = perStack[s];
     const rate = median(acc.rates);
     const levels = [...acc.proposed.keys()]
@@ -129,8 +141,15 @@ export async function runDemo(o: DemoOptions, print: (line: string) => void): Pr
       })
       .join(', ');
     print(`${stack.join(' ← ').padEnd(32)} ${rate.toFixed(0).padStart(7)} ${(rate / base).toFixed(2).padStart(7)}×  ${levels}`);
+    return { label: stack.slice(1).join(' ← ') || 'target alone', value: rate / base };
   });
   print(`\nEvery stack produced exactly the target's tokens: ${exact ? 'yes' : 'NO'}`);
+  if (o.chart && tasks.length > 0) {
+    const title = `Demo: decode speedup over the target alone (${tasks.length} held-out snippets, ${plain.info().threads} threads)`;
+    const svg = barChart(title, 'speedup ×', speedups.map((s) => ({ label: s.label, values: [{ series: 'target ←', value: s.value }] })), 1);
+    writeFileAtomically(o.chart, svg);
+    print(`Chart: ${o.chart}`);
+  }
   print('These fixture models are tiny (5.5M and 0.9M parameters): a forward pass costs well under a millisecond, so the\n' +
     'ratios above say little about real models. `npm run bench` measures cost-realistic shapes.');
   return exact;

@@ -13,7 +13,7 @@ const USAGE = `usage:
       describe a GGUF model file
   specqd complete --model M.gguf (--prompt TEXT | --prefix-file F --suffix-file F)
                   [--max-tokens N] [--threads T] [--context N] [--stop S] [--json]
-                  [--levels target,draft,ngram] [--draft D.gguf] [--fixed-drafts]
+                  [--levels target,draft,ngram] [--draft D.gguf] [--fixed-drafts] [--own-kv]
       greedy completion; prints the text, then token ids and speed (or everything as JSON)
   specqd convert <in.gguf> <out.gguf> --type f32|f16|bf16|q8_0 [--keep-head]
       copy a model with its weight matrices cast to another type (atomic write)
@@ -21,7 +21,7 @@ const USAGE = `usage:
       the direct cast to MXFP4 (projections, and the output head unless --keep-head), printing progress;
       atomic, Ctrl-C cancels and leaves no output
 ${BENCH_USAGE}
-  specqd demo [--snippets N] [--max-tokens N] [--repeats N] [--threads T]
+  specqd demo [--snippets N] [--max-tokens N] [--repeats N] [--threads T] [--chart FILE.svg]
       held-out code completed under each speculation stack: text, speed, acceptance, exactness
   specqd --help`;
 
@@ -50,6 +50,7 @@ async function main(argv: string[]): Promise<number> {
           'max-tokens': { kind: 'int' },
           repeats: { kind: 'int' },
           threads: { kind: 'int' },
+          chart: { kind: 'string' },
         });
         if (positional.length > 0) throw new UsageError(`unexpected argument '${positional[0]}'`);
         const ok = await runDemo(
@@ -59,6 +60,7 @@ async function main(argv: string[]): Promise<number> {
             maxTokens: (options.get('max-tokens') as number | undefined) ?? 96,
             repeats: (options.get('repeats') as number | undefined) ?? 5,
             ...(options.has('threads') ? { threads: options.get('threads') as number } : {}),
+            chart: (options.get('chart') as string | undefined) ?? path.resolve(__dirname, '..', 'out', 'demo', 'speedup.svg'),
           },
           (line) => process.stdout.write(`${line}\n`),
         );
@@ -158,6 +160,7 @@ async function runComplete(args: string[]): Promise<number> {
     levels: { kind: 'string' },
     draft: { kind: 'string' },
     'fixed-drafts': { kind: 'flag' },
+    'own-kv': { kind: 'flag' },
   });
   if (positional.length > 0) throw new UsageError(`unexpected argument '${positional[0]}'`);
   const model = options.get('model');
@@ -179,6 +182,7 @@ async function runComplete(args: string[]): Promise<number> {
       : {}),
     ...(typeof options.get('draft') === 'string' ? { draft: options.get('draft') as string } : {}),
     ...(options.get('fixed-drafts') ? { adaptiveDrafts: false } : {}),
+    ...(options.get('own-kv') ? { shareKv: false } : {}),
   });
   try {
     const stop = options.get('stop');
@@ -190,7 +194,9 @@ async function runComplete(args: string[]): Promise<number> {
       ...(typeof stop === 'string' ? { stop: [stop] } : {}),
     });
     if (options.get('json')) {
-      process.stdout.write(`${JSON.stringify({ ...result, engine: engine.info() }, null, 2)}\n`);
+      // Peak resident memory of this process: the model files' mapped pages it touched, every copy and cache.
+      const peakRssBytes = process.resourceUsage().maxRSS * 1024;
+      process.stdout.write(`${JSON.stringify({ ...result, engine: engine.info(), peakRssBytes }, null, 2)}\n`);
     } else {
       const s = result.stats;
       process.stdout.write(`${result.text}\n`);
