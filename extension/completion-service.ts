@@ -121,7 +121,8 @@ export class CompletionService {
         signal: controller.signal,
       };
       const result = await source.engine.complete(request);
-      const text = postprocess(result.text, { ...built, maxLines: settings.maxLines, tabSize });
+      const truncated = result.stopReason === 'max_tokens' || result.stopReason === 'time_budget';
+      const text = postprocess(result.text, { ...built, maxLines: settings.maxLines, tabSize, truncated });
       if (text !== undefined) this.cache.put(built.prefix, built.suffix, text);
       this.finish({ text, fromCache: false, latencyMs: Date.now() - started, result });
       return text;

@@ -13,6 +13,8 @@ export interface PostprocessContext {
   maxLines: number;
   /** Columns of a tab when comparing indentation. */
   tabSize?: number;
+  /** The generation was cut by the token limit, so its last line is probably unfinished. */
+  truncated?: boolean;
 }
 
 /** Whether the completion must stay on the cursor's line: anything but spaces sits right of the cursor. */
@@ -63,6 +65,26 @@ function dropRetypedSuffix(line: string, tail: string): string {
 /** Shorter completions are not judged as repeats of the following lines (`1` before a line `1 + 2` is fine). */
 const minRepeatChars = 4;
 
+/**
+ * A line where a model has fallen into a loop: a piece of at least 3 characters repeated 6 times or more in a row
+ * (`(bool, (bool, (bool, …`, `.optional().optional()…`). Small models do this when unsure; no one wants it shown,
+ * and 6 keeps real lists like `[0, 0, 0, 0]` out of it.
+ */
+const loopingLine = /(.{3,}?)\1{5,}/;
+
+/**
+ * Whether `line` starts a run of text the completion has already shown: the same line (with its indentation) as
+ * the previous non-empty kept line. Short lines (`}`, `)`) repeat legitimately.
+ */
+function repeatsPrevious(kept: string[], line: string): boolean {
+  if (line.trim().length < minRepeatChars) return false;
+  for (let i = kept.length - 1; i >= 0; i--) {
+    const previous = kept[i] ?? '';
+    if (previous.trim() !== '') return previous === line;
+  }
+  return false;
+}
+
 const closesBlock = /^(?:[)\]}]|end\b|fi\b|done\b|esac\b)/;
 const opensBlock = /(?:[{([:]|\bthen|\bdo)\s*$/;
 
@@ -78,6 +100,9 @@ export function postprocess(raw: string, ctx: PostprocessContext): string | unde
   }
 
   const lines = text.split('\n');
+  // The last line of a generation cut by the token limit is unfinished (mid-expression): show whole lines only.
+  if (ctx.truncated && lines.length > 1) lines.pop();
+  if (loopingLine.test(lines[0] ?? '')) return undefined;
   const first = lines[0] ?? '';
   // The cursor's block: its line's indentation; when that line (with the completion's first line) opens a block,
   // the new block is deeper and ends at a line back at that indentation.
@@ -94,6 +119,8 @@ export function postprocess(raw: string, ctx: PostprocessContext): string | unde
     }
     // What follows the cursor is already in the document: stop before repeating it.
     if (nextCode !== undefined && line.trim() === nextCode) break;
+    // A model in a loop: stop before the loop.
+    if (loopingLine.test(line) || repeatsPrevious(kept, line)) break;
     const indent = indentWidth(line, tabSize);
     if (opening) {
       if (indent > cursorIndent) {

@@ -1,7 +1,7 @@
 // `npm test`: every check the project has, in order, with one pass/fail line per step and a summary at the end.
 //   typecheck + compile tests -> lint + layer rules -> build -> native tests (CTest) -> the same under sanitizers
-//   -> bounded fuzzing -> TypeScript unit tests (mocha) -> privacy (no network) -> parity with llama.cpp
-//   -> extension-host tests (code-server + Chromium) -> package the VSIX and test it installed
+//   -> bounded fuzzing -> TypeScript unit tests (mocha) -> privacy (no network) -> extension-host tests
+//   (code-server + Chromium) -> package the VSIX and test it installed -> parity and MXFP4 interop with llama.cpp
 // Later steps still run after a failure, so one run shows everything that is broken.
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';

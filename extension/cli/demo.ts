@@ -92,8 +92,9 @@ export async function runDemo(o: DemoOptions, print: (line: string) => void): Pr
     const r = await plain.complete({ prefix: c.prefix, suffix: c.suffix, maxTokens: o.maxTokens });
     if (r.tokens.length >= MIN_TOKENS) tasks.push(c);
   }
+  const threads = plain.info().threads;
   print(`target ${path.basename(target)}, draft ${path.basename(draft)}, MXFP4 copy cast at load; kernels ` +
-    `${plain.info().kernelPath}, ${plain.info().threads} threads; ${tasks.length} held-out snippets, up to ` +
+    `${plain.info().kernelPath}, ${threads} threads; ${tasks.length} held-out snippets, up to ` +
     `${o.maxTokens} tokens, median of ${o.repeats}`);
   const perStack = STACKS.map(() => ({ rates: [] as number[], proposed: new Map<string, number>(), accepted: new Map<string, number>() }));
   let exact = true;
@@ -145,7 +146,7 @@ export async function runDemo(o: DemoOptions, print: (line: string) => void): Pr
   });
   print(`\nEvery stack produced exactly the target's tokens: ${exact ? 'yes' : 'NO'}`);
   if (o.chart && tasks.length > 0) {
-    const title = `Demo: decode speedup over the target alone (${tasks.length} held-out snippets, ${plain.info().threads} threads)`;
+    const title = `Demo: decode speedup over the target alone (${tasks.length} held-out snippets, ${threads} threads)`;
     const svg = barChart(title, 'speedup ×', speedups.map((s) => ({ label: s.label, values: [{ series: 'target ←', value: s.value }] })), 1);
     writeFileAtomically(o.chart, svg);
     print(`Chart: ${o.chart}`);

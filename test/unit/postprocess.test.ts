@@ -48,6 +48,23 @@ describe('postprocess', () => {
     assert.equal(postprocess('1\n\n\n', ctx({})), '1');
   });
 
+  it('stops before a line where the model loops, or a line repeating the one before', () => {
+    const loop = 'x = f(a)\n    assert (arg, (x, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1'; // 2-char unit, then ", 1" x 6+
+    assert.equal(postprocess(loop, ctx({ linePrefix: '    ' })), 'x = f(a)');
+    assert.equal(postprocess('(bool, (bool, (bool, (bool, (bool, (bool, (bool, (bool', ctx({ linePrefix: '    if ' })), undefined);
+    const repeated = 'return self.dps\n\n    def _get_text(self):\n        return self.dps\n\n    def _get_text(self):\n        return 1';
+    assert.equal(postprocess(repeated, ctx({ linePrefix: '        ' })), 'return self.dps');
+    // Real code that repeats a little is kept: short closers, a four-element list.
+    assert.equal(postprocess('f(\n        1,\n        1,\n    )', ctx({ linePrefix: '    x = ' })), 'f(\n        1,\n        1,\n    )');
+    assert.equal(postprocess('m = [0, 0, 0, 0]', ctx({ linePrefix: '' })), 'm = [0, 0, 0, 0]');
+  });
+
+  it('shows whole lines only when the generation was cut by the token limit', () => {
+    assert.equal(postprocess('a = 1\n    b = f(x, ', ctx({ linePrefix: '    ', truncated: true })), 'a = 1');
+    assert.equal(postprocess('a = 1\n    b = f(x, ', ctx({ linePrefix: '    ' })), 'a = 1\n    b = f(x,');
+    assert.equal(postprocess('a = f(x, ', ctx({ linePrefix: '    ', truncated: true })), 'a = f(x,');
+  });
+
   it('drops empty output', () => {
     assert.equal(postprocess('', ctx({})), undefined);
     assert.equal(postprocess('  \n \n', ctx({})), undefined);

@@ -92,11 +92,11 @@ class Sampler:
         eol = w.find('\n', a)
         eol = len(w) if eol < 0 else eol
         k = r.random()
-        if k < 0.10:
+        if k < 0.03:
             b = a                                      # nothing to insert
-        elif k < 0.35:
+        elif k < 0.30:
             b = eol                                    # rest of the line
-        elif k < 0.65:                                 # rest of the line plus 1-4 lines
+        elif k < 0.62:                                 # rest of the line plus 1-4 lines
             b = eol
             for _ in range(r.randint(1, 4)):
                 nx = w.find('\n', b + 1)

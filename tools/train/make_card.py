@@ -114,13 +114,13 @@ w('Python + Debian `python3-torch` 1.13 on 2 CPU cores (AMD EPYC Zen 5), bf16 au
   '`<|fim_prefix|>pre<|fim_suffix|>suf<|fim_middle|>mid<|endoftext|>`, the other half plain text (ending in '
   '`<|endoftext|>` at end of file); samples are packed into rows, loss on every token. **Cursor robustness**: '
   'FIM split points are character positions drawn like editor cursors — uniform (30%), right after a line\'s '
-  'indentation (25%), inside an identifier (25%), end of line (12%), column 0 (8%); middles are empty (10%: the '
-  'model learns to answer `<|endoftext|>` at once), the rest of the line (25%), the rest of the line plus 1–4 lines '
-  '(30%) or a random span (35%); 15% of FIM samples have an empty suffix, which is how plain left-to-right '
+  'indentation (25%), inside an identifier (25%), end of line (12%), column 0 (8%); middles are empty (3%: the '
+  'model learns to answer `<|endoftext|>` at once), the rest of the line (27%), the rest of the line plus 1–4 lines '
+  '(32%) or a random span (38%); 15% of FIM samples have an empty suffix, which is how plain left-to-right '
   'completion should be prompted (always FIM form). AdamW (β 0.9/0.95, weight decay 0.1 on matrices, clip 1.0), '
   '6144 tokens per step, warm-up 30 steps then cosine to 10% **by wall-clock fraction**; the last 30% of the time '
   'trains at context 512 (12×512 rows) after 256 (24×256). The thread count (1 or 2) is re-measured every 4 '
-  'minutes, because other processes compiled C++ on the same two cores throughout (training ran at nice 19), '
+  'minutes, because other processes compiled C++ on the same two cores for much of the run, '
   'which is why the token counts are lower than the machine\'s clean 8k tokens/s would give.\n')
 w('| | tiny-coder | tiny-coder-draft |\n|---|---|---|')
 w('| seed | %d | %d |' % (mt['seed'], md['seed']))
