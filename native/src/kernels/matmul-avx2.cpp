@@ -89,7 +89,8 @@ struct LoadQ8_0 {
     }
 };
 
-// How far ahead (in columns) a 1-token tile prefetches its weight rows (decode streams weights from DRAM).
+// How far ahead (in columns) every tile prefetches its weight rows: decode and short verification batches stream
+// weights from DRAM (see matmul-avx512.cpp).
 constexpr int64_t kPrefetchCols = 512;
 
 // ---- R rows x T tokens of dot products per tile. ----
@@ -136,7 +137,7 @@ struct F32Tiles {
             __m256 wv[R][2];
 #pragma GCC unroll 16
             for (int r = 0; r < R; ++r) {
-                if constexpr (T == 1) L::prefetch(rp[r], k + kPrefetchCols);
+                L::prefetch(rp[r], k + kPrefetchCols);
                 L::load(rp[r], k, wv[r][0], wv[r][1]);
             }
             accumulate<R, T>(acc, wv, xp, k);

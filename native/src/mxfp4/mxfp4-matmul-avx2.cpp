@@ -82,7 +82,7 @@ struct Tiles {
 #pragma GCC unroll 16
             for (int r = 0; r < R; ++r) {
                 const Block* blk = rp[r] + b;
-                if constexpr (T == 1) _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetchBlocks), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetchBlocks), _MM_HINT_T0);
                 const __m256 d = _mm256_set1_ps(kScaleHalf.v[blk->e]);
                 const __m256 pos_d = _mm256_mul_ps(pos, d);
                 const __m256 neg_d = _mm256_mul_ps(neg, d);

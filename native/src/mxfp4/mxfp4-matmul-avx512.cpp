@@ -49,7 +49,8 @@ struct ScaleTable {
 };
 constexpr ScaleTable kScaleHalf;
 
-// How many blocks ahead a 1-token tile prefetches its rows (decode streams each weight once from DRAM).
+// How many blocks ahead every tile prefetches its rows: decode and short verification batches stream each weight
+// once from DRAM (see kernels/matmul-avx512.cpp).
 constexpr int64_t kPrefetchBlocks = 16;
 
 struct Tiles {
@@ -87,9 +88,7 @@ struct Tiles {
                 const Block* blk = rp[r] + b;
                 // One prefetch per 64 bytes of a row (every third 17-byte block), not one per block: the prefetches
                 // compete with the loads for the load ports.
-                if constexpr (T == 1) {
-                    if (b % 3 == 0) _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetchBlocks), _MM_HINT_T0);
-                }
+                if (b % 3 == 0) _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetchBlocks), _MM_HINT_T0);
                 const __m512 lut_d = _mm512_mul_ps(lut, _mm512_set1_ps(kScaleHalf.v[blk->e]));
                 const __m512i codes =
                     _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->qs)));
