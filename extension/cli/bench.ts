@@ -326,13 +326,9 @@ const CONFIGS: { name: string; levels: SpeculationLevel[]; shareKv?: boolean }[]
 
 /**
  * Peak resident memory of one stack: a fresh `specqd complete` process per configuration (a process's peak cannot
- * be split between engines loaded side by side), completing the first task.
+ * be split between engines loaded side by side), completing the task whose prefix and suffix are in these files.
  */
-function peakRss(target: string, draft: string, config: (typeof CONFIGS)[number], task: FimTask, threads: number, tmp: string): number | undefined {
-  const prefixFile = path.join(tmp, 'rss-prefix.txt');
-  const suffixFile = path.join(tmp, 'rss-suffix.txt');
-  fs.writeFileSync(prefixFile, task.prefix);
-  fs.writeFileSync(suffixFile, task.suffix);
+function peakRss(target: string, draft: string, config: (typeof CONFIGS)[number], prefixFile: string, suffixFile: string, threads: number): number | undefined {
   const args = [path.join(__dirname, 'cli.js'), 'complete', '--model', target, '--draft', draft, '--levels', config.levels.join(','),
     '--prefix-file', prefixFile, '--suffix-file', suffixFile, '--max-tokens', '16', '--threads', String(threads), '--json',
     ...(config.shareKv === false ? ['--own-kv'] : [])];
@@ -344,12 +340,18 @@ function peakRss(target: string, draft: string, config: (typeof CONFIGS)[number]
 async function endToEnd(target: string, draft: string, tasks: FimTask[], threads: number, maxTokens: number, costs: ForwardJson, tmp: string): Promise<EndToEndResult> {
   const engines: (Engine | undefined)[] = [];
   const configs: ConfigResult[] = [];
+  const rssPrefix = path.join(tmp, 'rss-prefix.txt');
+  const rssSuffix = path.join(tmp, 'rss-suffix.txt');
+  if (tasks.length > 0) {
+    fs.writeFileSync(rssPrefix, tasks[0].prefix);
+    fs.writeFileSync(rssSuffix, tasks[0].suffix);
+  }
   for (const c of CONFIGS) {
     const result: ConfigResult = {
       name: c.name, levels: c.levels, available: true, generatedTokens: 0, decodeMs: 0, prefillMs: 0, totalMs: 0,
       decodeTokensPerSecond: 0, speedup: NaN, sameTokensAsBaseline: 0, prompts: 0, acceptance: [],
     };
-    const rss = tasks.length > 0 ? peakRss(target, draft, c, tasks[0], threads, tmp) : undefined;
+    const rss = tasks.length > 0 ? peakRss(target, draft, c, rssPrefix, rssSuffix, threads) : undefined;
     if (rss !== undefined) result.peakRssBytes = rss;
     try {
       engines.push(await Engine.load({ target, draft, levels: c.levels, threads, ...(c.shareKv === false ? { shareKv: false } : {}) }));
