@@ -2,6 +2,8 @@
 //   1. agrees with ref::matmul (on the activations rounded as the path declares) within kMatmulTolerance;
 //   2. is batch-invariant bitwise: row t of an n-token call equals the 1-token call on row t;
 //   3. is thread-invariant bitwise: pools of 1, 2, 3 and 7 threads give the bits of the pool-less call.
+// Plus the int8 activation rounding (the reference twin of the avx512 MXFP4 kernel's activations) on chosen values,
+// and that kernel on activations with NaN, infinities, all-zero and vanishing blocks.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -174,6 +176,61 @@ void check_thread_invariance(const Path& path, const TestWeights& tw, int64_t n_
     }
 }
 
+// ref::round_activations(int8) on values whose result is known, then matmul on awkward activations on every path
+// (whatever rounding the path declares): it must match the reference on them and stay finite.
+void check_int8_rounding(const std::vector<Path>& paths, std::mt19937& rng) {
+    // amax 127: the scale is 1, so the values become their nearest-even integers.
+    std::vector<float> x(64, 0.0f);
+    const float exact[] = {127.0f, -63.5f, 0.5f, 1.5f, 2.5f, -0.49f, 126.6f};
+    const float rounded[] = {127.0f, -64.0f, 0.0f, 2.0f, 2.0f, -0.0f, 127.0f};
+    std::copy(std::begin(exact), std::end(exact), x.begin());
+    // Second block: NaN and infinities count as 0; amax 2 gives the scale 2 / 127.
+    x[32] = std::nanf("");
+    x[33] = INFINITY;
+    x[34] = -INFINITY;
+    x[35] = 2.0f;
+    x[36] = -1.0f;
+    std::vector<float> r = x;
+    ref::round_activations(ActivationRounding::int8, r.data(), 64);
+    for (size_t i = 0; i < std::size(exact); ++i) CHECK_MSG(r[i] == rounded[i], "int8 rounding of " + std::to_string(exact[i]));
+    CHECK(r[32] == 0.0f && r[33] == 0.0f && r[34] == 0.0f);
+    CHECK(r[35] == 127.0f * (2.0f / 127.0f));
+    CHECK(r[36] == std::nearbyint(-1.0f * (127.0f / 2.0f)) * (2.0f / 127.0f));  // -64 (63.5 rounds to even)
+    // A block whose largest magnitude is so small that 127 / amax overflows becomes zeros; so does an all-zero one.
+    std::vector<float> tiny(32, 1e-39f);
+    ref::round_activations(ActivationRounding::int8, tiny.data(), 32);
+    CHECK(std::all_of(tiny.begin(), tiny.end(), [](float v) { return v == 0.0f; }));
+    // A trailing partial block is rounded on its own.
+    std::vector<float> partial{4.0f, 1.0f, 3.0f};
+    ref::round_activations(ActivationRounding::int8, partial.data(), 3);
+    CHECK(partial[0] == 4.0f && partial[1] == std::nearbyint(127.0f / 4.0f) * (4.0f / 127.0f));
+
+    // The kernels on such activations: 3 tokens of 160 columns (5 blocks, so a partial step too).
+    std::vector<float> awkward = random_activations(3 * 160, rng);
+    for (int i = 0; i < 32; ++i) awkward[i] = 0.0f;                 // token 0, block 0: all zero
+    for (int i = 32; i < 64; ++i) awkward[i] *= 1e-39f;             // block 1: vanishing
+    awkward[70] = std::nanf("");                                     // block 2: NaN and infinities
+    awkward[71] = INFINITY;
+    awkward[72] = -INFINITY;
+    awkward[160 + 5] = 1e30f;                                        // token 1: one huge value
+    for (const Path& path : paths) {
+        use_path(path);
+        const TestWeights tw = make_weights(GgmlType::MXFP4, 9, 160, rng);
+        if (matmul_activation_rounding(GgmlType::MXFP4) != ActivationRounding::int8) continue;  // f32 paths: NaN in, NaN out
+        std::vector<float> y(3 * 9), y_ref(3 * 9);
+        matmul(nullptr, tw.view(), awkward.data(), 3, y.data());
+        std::vector<float> xr = awkward;
+        ref::round_activations(ActivationRounding::int8, xr.data(), static_cast<int64_t>(xr.size()));
+        ref::matmul(nullptr, tw.view(), xr.data(), 3, y_ref.data());
+        for (size_t i = 0; i < y.size(); ++i) {
+            CHECK_MSG(std::isfinite(y[i]), path.name + ": int8 MXFP4 output not finite");
+            CHECK_MSG(std::fabs(y[i] - y_ref[i]) <= 1e-5 * (std::fabs(y_ref[i]) + 1.0f),
+                      path.name + ": int8 MXFP4 output " + std::to_string(y[i]) + " vs reference " +
+                          std::to_string(y_ref[i]));
+        }
+    }
+}
+
 }  // namespace
 
 int main() {
@@ -217,6 +274,8 @@ int main() {
             check_thread_invariance(path, big, 5, pools, rng);
         }
     }
+
+    check_int8_rounding(paths, rng);
 
     // The paths must be distinct code: with the same inputs, at least one fast path rounds differently from the
     // scalar one somewhere (otherwise the override would not be switching anything).

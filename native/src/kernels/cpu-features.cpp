@@ -78,6 +78,7 @@ CpuFeatures detect() {
         f.avx512bw = bit(l7.ebx, 30);
         f.avx512vl = bit(l7.ebx, 31);
         f.avx512_vnni = bit(l7.ecx, 11);
+        f.avx512_vbmi = bit(l7.ecx, 1);
         if (l7.eax >= 1) f.avx512_bf16 = bit(cpuid(7, 1).eax, 5);
     }
 #endif
@@ -147,6 +148,7 @@ std::string cpu_features_string() {
     add(f.avx512dq, "avx512dq");
     add(f.avx512_bf16, "avx512_bf16");
     add(f.avx512_vnni, "avx512_vnni");
+    add(f.avx512_vbmi, "avx512_vbmi");
     add(f.os_ymm, "os_ymm");
     add(f.os_zmm, "os_zmm");
     return s.empty() ? std::string("baseline") : s;

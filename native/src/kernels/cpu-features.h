@@ -103,6 +103,7 @@ struct CpuFeatures {
     bool avx512dq = false;
     bool avx512_bf16 = false;
     bool avx512_vnni = false;
+    bool avx512_vbmi = false;  // byte permutes across the whole register (vpermb, vpermt2b)
     bool os_ymm = false;  // XCR0 says the OS saves the SSE and AVX (YMM) state
     bool os_zmm = false;  // XCR0 says the OS also saves the opmask and ZMM state
 };

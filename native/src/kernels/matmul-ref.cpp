@@ -2,7 +2,9 @@
 // f32, then one float accumulator per output summed in order of k. This file gets no ISA flags, so the compiler
 // cannot fuse the multiply and the add, and without -ffast-math it cannot reorder the sum: the scalar path is
 // bit-identical to the reference.
+#include <algorithm>
 #include <cassert>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -59,8 +61,29 @@ void ref::matmul(ThreadPool* /*pool*/, const WeightView& w, const float* x, int6
 }
 
 void ref::round_activations(ActivationRounding rounding, float* x, int64_t n) {
-    if (rounding == ActivationRounding::bf16) {
-        for (int64_t i = 0; i < n; ++i) x[i] = bf16_to_f32(f32_to_bf16(x[i]));
+    switch (rounding) {
+        case ActivationRounding::none: return;
+        case ActivationRounding::bf16:
+            for (int64_t i = 0; i < n; ++i) x[i] = bf16_to_f32(f32_to_bf16(x[i]));
+            return;
+        case ActivationRounding::int8:
+            for (int64_t b = 0; b < n; b += 32) {
+                float* block = x + b;
+                const int64_t len = n - b < 32 ? n - b : 32;
+                float amax = 0.0f;
+                for (int64_t i = 0; i < len; ++i) {
+                    if (!std::isfinite(block[i])) block[i] = 0.0f;
+                    amax = std::max(amax, std::fabs(block[i]));
+                }
+                const float inverse = amax > 0.0f ? 127.0f / amax : 0.0f;
+                const bool usable = inverse > 0.0f && std::isfinite(inverse);
+                const float scale = amax / 127.0f;
+                for (int64_t i = 0; i < len; ++i) {
+                    const float q = usable ? std::nearbyint(block[i] * inverse) : 0.0f;
+                    block[i] = std::max(-127.0f, std::min(127.0f, q)) * scale;
+                }
+            }
+            return;
     }
 }
 

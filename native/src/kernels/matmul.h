@@ -12,8 +12,9 @@
 // tolerances the tests name against ref::matmul).
 //
 // Activation rounding: a path may convert each row of x before the dot products (per row, so batch invariance is
-// kept). matmul_activation_rounding() says which; today only the avx512 path with bf16 dot products enabled does
-// (BF16 weights: x is rounded to bf16, like llama.cpp). Everything else multiplies exact f32 activations.
+// kept). matmul_activation_rounding() says which; today the avx512 path rounds x to bf16 for BF16 weights when bf16
+// dot products are enabled, and to int8 blocks for MXFP4 weights when the CPU has VNNI and VBMI (as llama.cpp
+// does for both). Everything else multiplies exact f32 activations.
 //
 // Thread rules: matmul() may run tasks on `pool` (null = the calling thread only). It keeps a per-thread scratch
 // buffer for converted activations, so concurrent matmul() calls from different threads are fine; results are
@@ -55,7 +56,13 @@ struct WeightView {
 bool matmul_supports(GgmlType type);
 
 // How the active path treats the activations for weights of `type`.
-enum class ActivationRounding { none, bf16 };
+//   none: exact f32;
+//   bf16: each value rounded to bf16 (nearest even);
+//   int8: per block of 32 values, non-finite values count as 0, amax = the largest magnitude, each value becomes
+//         q * (amax / 127) with q = nearest-even(x * (127 / amax)), an integer in [-127, 127] (all zeros when amax is
+//         0 or 127 / amax overflows) — what the avx512 MXFP4 kernel multiplies, like llama.cpp's Q8_0 activations
+//         but with an f32 scale.
+enum class ActivationRounding { none, bf16, int8 };
 ActivationRounding matmul_activation_rounding(GgmlType type);
 
 // y[n_tokens][w.rows] = x[n_tokens][w.cols] times w transposed (see the top of this file). Preconditions, checked
