@@ -13,7 +13,7 @@
 //
 // Activation rounding: a path may convert each row of x before the dot products (per row, so batch invariance is
 // kept). matmul_activation_rounding() says which; today the avx512 path rounds x to bf16 for BF16 weights when bf16
-// dot products are enabled, and to int8 blocks for MXFP4 weights when the CPU has VNNI and VBMI (as llama.cpp
+// dot products are enabled, and the avx2 and avx512 paths round x to int8 blocks for MXFP4 weights (as llama.cpp
 // does for both). Everything else multiplies exact f32 activations.
 //
 // Thread rules: matmul() may run tasks on `pool` (null = the calling thread only). It keeps a per-thread scratch
@@ -60,7 +60,7 @@ bool matmul_supports(GgmlType type);
 //   bf16: each value rounded to bf16 (nearest even);
 //   int8: per block of 32 values, non-finite values count as 0, amax = the largest magnitude, each value becomes
 //         q * (amax / 127) with q = nearest-even(x * (127 / amax)), an integer in [-127, 127] (all zeros when amax is
-//         0 or 127 / amax overflows) — what the avx512 MXFP4 kernel multiplies, like llama.cpp's Q8_0 activations
+//         0 or 127 / amax overflows) — what the avx2 and avx512 MXFP4 kernels multiply, like llama.cpp's Q8_0 activations
 //         but with an f32 scale.
 enum class ActivationRounding { none, bf16, int8 };
 ActivationRounding matmul_activation_rounding(GgmlType type);

@@ -14,27 +14,20 @@ void matmul_rows_scalar(const WeightView& w, const void* x, int64_t x_row_bytes,
 
 void fill_matmul_kernels(KernelTable& table, IsaLevel level) {
     MatmulKernel k;
-    switch (level) {
-        case IsaLevel::scalar: k.rows = matmul_rows_scalar; break;
+    k.rows = matmul_rows_scalar;
 #if SPECQD_X86_KERNELS
-        case IsaLevel::avx2: k.rows = avx2::matmul_rows; break;
-        case IsaLevel::avx512:
-            // The int8 kernel needs vpdpbusd and vpermb/vpermt2b; AVX-512 CPUs without them (Skylake-SP, Cooper
-            // Lake) keep the avx2 kernel.
-            if (cpu_features().avx512_vnni && cpu_features().avx512_vbmi) {
-                k.rows = avx512::matmul_rows;
-                k.prepare = avx512::prepare_activations;
-                k.prepared_row_bytes = avx512::prepared_row_bytes;
-                k.rounding = ActivationRounding::int8;
-            } else {
-                k.rows = avx2::matmul_rows;
-            }
-            break;
-#else
-        case IsaLevel::avx2:
-        case IsaLevel::avx512: k.rows = matmul_rows_scalar; break;  // not reached: no x86 kernels in this build
-#endif
+    if (level != IsaLevel::scalar) {
+        // The int8 kernels; the avx512 one needs vpdpbusd and vpermb/vpermt2b, so AVX-512 CPUs without VNNI and
+        // VBMI (Skylake-SP, Cooper Lake) run the avx2 one. Both read what avx2::prepare_activations writes.
+        const bool avx512 = level == IsaLevel::avx512 && cpu_features().avx512_vnni && cpu_features().avx512_vbmi;
+        k.rows = avx512 ? avx512::matmul_rows : avx2::matmul_rows;
+        k.prepare = avx2::prepare_activations;
+        k.prepared_row_bytes = avx2::prepared_row_bytes;
+        k.rounding = ActivationRounding::int8;
     }
+#else
+    (void)level;  // no x86 kernels in this build: only the scalar path exists
+#endif
     table.matmul[static_cast<int>(WeightSlot::mxfp4)] = k;
 }
 

@@ -1,31 +1,52 @@
 // MXFP4 weights x activations: the row kernels of each path (internal to mxfp4/; matmul() reaches them through
 // the kernel table, see kernels/kernel-table.h).
 //
-// The scalar and avx2 paths multiply the exact f32 activations by the exact dequantized weights
-// (kE2M1Doubled[code] * 2^(e - 128), the same floats ref::dequantize_row gives), so they differ from the reference
-// only in the order of the sum over k. The avx512 path (with VNNI and VBMI) first rounds the activations to int8 per
-// block of 32 (ActivationRounding::int8) and sums exact integer products per block. Every fast path keeps one
-// accumulator vector per dot product and a fixed order, which makes it batch- and thread-invariant like the other
-// weight types.
+// The scalar path multiplies the exact f32 activations by the exact dequantized weights (kE2M1Doubled[code] *
+// 2^(e - 128), the same floats ref::dequantize_row gives): it is ref::matmul. The avx2 and avx512 paths first round
+// each activation row to int8 per block of 32 (ActivationRounding::int8, as llama.cpp rounds to Q8_0) and sum exact
+// integer products per block. Why: multiplying decoded weights as floats (a table lookup per 8 or 16 weights, then
+// one multiply-add per weight and lane) left the kernel compute-bound at under half the memory bandwidth — the
+// MXFP4 copy ran only ~1.5x faster than BF16 instead of the ~3.8x its bytes allow, and verifying k tokens cost
+// nearly k decodes; with int8, one instruction does 32 (vpmaddubsw) or 64 (vpdpbusd) exact multiply-adds. Both
+// fast paths keep one accumulator vector per dot product and a fixed order, so they are batch- and
+// thread-invariant like the other weight types.
+//
+// Prepared activations (avx2::prepare_activations writes them for both paths): per step of 4 blocks (128
+// columns), kStepPreparedBytes bytes in the order the kernels decode the weights —
+//   low:   the int8 values of elements 0..15 of the 4 blocks (16 bytes per block);
+//   high:  the same for elements 16..31;
+//   start: 16 int32, lane l = -kCodeBias x (the int8 values at bytes 4l..4l+3 of low and of high), the sum the
+//          kernels start from so that the +kCodeBias on every weight code cancels exactly;
+//   scale: 16 floats, lane l = the activation scale of block l / 4.
+// A row ends with zeros up to a whole step.
 #pragma once
 
 #include "kernels/kernel-table.h"
 
 namespace specqd::mxfp4 {
 
+inline constexpr int64_t kStepBlocks = 4;
+inline constexpr int64_t kStepWeightBytes = kStepBlocks * 17;  // 4 ggml blocks, read in place
+inline constexpr int64_t kStepPreparedBytes = 256;
+inline constexpr int64_t kPreparedLowOffset = 0;
+inline constexpr int64_t kPreparedHighOffset = 64;
+inline constexpr int64_t kPreparedStartOffset = 128;
+inline constexpr int64_t kPreparedScaleOffset = 192;
+inline constexpr int kCodeBias = 12;  // doubled E2M1 values are in [-12, 12]; +12 makes them unsigned bytes
+
 // The scalar path: dequantize the row, then one f32 sum in order of k (bit-identical to ref::matmul).
 void matmul_rows_scalar(const WeightView& w, const void* x, int64_t x_row_bytes, int64_t n_tokens, float* y,
                         int64_t y_stride, int64_t row_begin, int64_t row_end);
 
-namespace avx2 {
-void matmul_rows(const WeightView& w, const void* x, int64_t x_row_bytes, int64_t n_tokens, float* y, int64_t y_stride,
-                 int64_t row_begin, int64_t row_end);  // mxfp4-matmul-avx2.cpp
-}
-namespace avx512 {  // mxfp4-matmul-avx512.cpp; x is what prepare_activations() wrote
+namespace avx2 {  // mxfp4-matmul-avx2.cpp; x is what prepare_activations() wrote
 void matmul_rows(const WeightView& w, const void* x, int64_t x_row_bytes, int64_t n_tokens, float* y, int64_t y_stride,
                  int64_t row_begin, int64_t row_end);
 void prepare_activations(const float* x, int64_t n_tokens, int64_t cols, void* dst, int64_t dst_row_bytes);
 int64_t prepared_row_bytes(int64_t cols);
+}  // namespace avx2
+namespace avx512 {  // mxfp4-matmul-avx512.cpp; x is what avx2::prepare_activations() wrote
+void matmul_rows(const WeightView& w, const void* x, int64_t x_row_bytes, int64_t n_tokens, float* y, int64_t y_stride,
+                 int64_t row_begin, int64_t row_end);
 }  // namespace avx512
 
 }  // namespace specqd::mxfp4

@@ -1,14 +1,17 @@
-// MXFP4 x f32 matmul, AVX2 path (compiled with AVX2 + FMA; called only when the CPU and OS support them).
+// MXFP4 x int8 activations, AVX2 path (compiled with AVX2 + FMA; called only when the CPU and OS support them),
+// and the activation rounding both int8 kernels use (prepare_activations; the avx512 kernel reads the same layout).
 //
-// Decoding 8 weights: their 8 code bytes widen to 8 int32 lanes (vpmovzxbd); vpermps, which reads only the low 3
-// bits of each index lane, looks up the magnitude in an 8-entry float table already multiplied by the block's
-// scale, and a blend on bit 3 (shifted into the sign bit) picks the negated table instead. Lanes as loaded give
-// elements 0..15 (low nibbles); shifted right by 4, elements 16..31. The tables hold kE2M1Doubled * 2^(e - 128),
-// exact, and the negative table keeps +0 for code 8 as ggml does: the weights are the reference's floats.
+// Why int8, and the prepared layout: see mxfp4-kernels.h. Here a step of 4 blocks is two halves of 2 blocks, each
+// one 256-bit vector: the 2 x 16 code bytes load as one vector, the nibbles split into elements 0..15 and 16..31,
+// and vpshufb maps each code to its doubled E2M1 value plus 12, in [0, 24]. vpmaddubsw multiplies those unsigned
+// bytes by the int8 activations and adds pairs (at most 2 x 24 x 127, no saturation), the low and high halves add
+// up in int16 (at most 12192), and vpmaddwd by 1 gives 8 int32 lanes of 8 products each, 4 lanes per block — the
+// lanes vpdpbusd gives on AVX-512, so the prepared starting sums (-12 x the lane's activations) cancel the bias
+// exactly. The block scales come from a 256-entry table of 2^(e - 128), times the activation scale of the lane.
 //
-// Shape (as in kernels/matmul-avx2.cpp): one dot product = one 8-lane accumulator fed columns k..k+7, k+8..k+15,
-// k+16..k+23, k+24..k+31 of each block in that order, then one fixed horizontal sum; tiles of R rows x T tokens
-// change how many dot products run side by side, never the operations inside one.
+// Shape (as in kernels/matmul-avx2.cpp): one dot product = one 8-lane accumulator fed the two halves of every step
+// in order, then one fixed horizontal sum; tiles of R rows x T tokens change how many dot products run side by
+// side, never the operations inside one.
 //
 // Everything stays in an anonymous namespace and uses no shared inline functions (see kernels/matmul-avx512.cpp).
 #pragma GCC diagnostic push
@@ -19,6 +22,7 @@
 
 #include <bit>
 #include <cstdint>
+#include <cstring>
 
 #include "mxfp4/mxfp4-kernels.h"
 #include "mxfp4/mxfp4.h"
@@ -35,6 +39,51 @@ inline float reduce_add(__m256 s) {
     return _mm_cvtss_f32(q);
 }
 
+inline float reduce_max(__m256 s) {
+    __m128 q = _mm_max_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    q = _mm_max_ps(q, _mm_movehl_ps(q, q));
+    q = _mm_max_ss(q, _mm_movehdup_ps(q));
+    return _mm_cvtss_f32(q);
+}
+
+constexpr float kFloatMax = 3.40282347e38f;
+
+// ---- Activations ----
+
+// One block of 32 floats as ActivationRounding::int8 rounds it (see kernels/matmul.h): elements 0..15 to low,
+// 16..31 to high; returns the scale (0 for a block that becomes all zeros).
+float round_block(const float* x, int8_t* low, int8_t* high) {
+    const __m256 zero = _mm256_setzero_ps();
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 v[4];
+    __m256 magnitude = zero;
+    for (int i = 0; i < 4; ++i) {
+        v[i] = _mm256_loadu_ps(x + 8 * i);
+        // x - x is 0 exactly for finite x and NaN otherwise: non-finite values count as 0.
+        v[i] = _mm256_and_ps(v[i], _mm256_cmp_ps(_mm256_sub_ps(v[i], v[i]), zero, _CMP_EQ_OQ));
+        magnitude = _mm256_max_ps(magnitude, _mm256_andnot_ps(sign, v[i]));
+    }
+    const float amax = reduce_max(magnitude);
+    const float inverse = amax > 0.0f ? 127.0f / amax : 0.0f;
+    if (!(inverse > 0.0f && inverse <= kFloatMax)) {
+        std::memset(low, 0, 16);
+        std::memset(high, 0, 16);
+        return 0.0f;
+    }
+    const __m256 iv = _mm256_set1_ps(inverse);
+    __m256i q[4];
+    // vcvtps2dq rounds to nearest even (the default MXCSR mode), like nearbyintf in the reference.
+    for (int i = 0; i < 4; ++i) q[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], iv));
+    // The packs interleave 128-bit lanes; the dword permute puts the 32 bytes back in element order.
+    const __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    const __m256i ordered = _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(low), _mm256_castsi256_si128(ordered));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(high), _mm256_extracti128_si256(ordered, 1));
+    return amax / 127.0f;
+}
+
+// ---- Weights x activations ----
+
 // 2^(e - 128) for every E8M0 byte, from its bits as ggml builds it (denormals 2^-128 and 2^-127 for e = 0 and 1);
 // a table, so a block's scale is one broadcast load. Built at compile time: no code runs for it.
 struct ScaleTable {
@@ -47,30 +96,56 @@ struct ScaleTable {
 };
 constexpr ScaleTable kScaleHalf;
 
-// 8 weights from 8 codes in the low 4 bits of each lane (higher bits ignored).
-inline __m256 decode8(__m256i codes, __m256 pos, __m256 neg) {
-    const __m256 sign = _mm256_castsi256_ps(_mm256_slli_epi32(codes, 28));
-    return _mm256_blendv_ps(_mm256_permutevar8x32_ps(pos, codes), _mm256_permutevar8x32_ps(neg, codes), sign);
+// Half h of a step: the biased weights of blocks 2h and 2h + 1 (low: elements 0..15 of each, high: 16..31) and
+// their weight scales, 4 lanes each. `blocks` is how many of the two exist (the last step of a row may have fewer);
+// a missing block gets zero codes and a zero scale, and nothing past the row is read.
+struct HalfStep {
+    __m256i low, high;
+    __m256 scale;
+};
+
+inline HalfStep decode_half(const uint8_t* p, int64_t blocks, __m256i lut, __m256i nibble) {
+    const auto* a = reinterpret_cast<const Block*>(p);
+    const Block* b = a + 1;
+    __m256i codes;
+    __m256 scale;
+    if (blocks >= 2) {
+        codes = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(b->qs), reinterpret_cast<const __m128i*>(a->qs));
+        scale = _mm256_set_m128(_mm_set1_ps(kScaleHalf.v[b->e]), _mm_set1_ps(kScaleHalf.v[a->e]));
+    } else {
+        codes = _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a->qs)));
+        codes = _mm256_inserti128_si256(codes, _mm_setzero_si128(), 1);
+        scale = _mm256_set_m128(_mm_setzero_ps(), _mm_set1_ps(kScaleHalf.v[a->e]));
+    }
+    HalfStep h;
+    h.low = _mm256_shuffle_epi8(lut, _mm256_and_si256(codes, nibble));
+    h.high = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(codes, 4), nibble));
+    h.scale = scale;
+    return h;
 }
 
-constexpr int64_t kPrefetchBlocks = 16;
+constexpr int64_t kPrefetchSteps = 32;
 
 struct Tiles {
     const WeightView& w;
-    const float* x;
-    int64_t x_stride;
+    const uint8_t* x;  // n_tokens prepared rows of x_row_bytes
+    int64_t x_row_bytes;
     float* y;
     int64_t y_stride;
 
     template <int R, int T>
     void tile(int64_t o0, int64_t t0) const {
         const int64_t n_blocks = w.cols / kBlockSize;
-        const __m256 pos = _mm256_setr_ps(0, 1, 2, 3, 4, 6, 8, 12);
-        const __m256 neg = _mm256_setr_ps(0, -1, -2, -3, -4, -6, -8, -12);
-        const Block* rp[R];
-        const float* xp[T];
-        for (int r = 0; r < R; ++r) rp[r] = reinterpret_cast<const Block*>(w.row(o0 + r));
-        for (int t = 0; t < T; ++t) xp[t] = x + (t0 + t) * x_stride;
+        const __m256i nibble = _mm256_set1_epi8(0x0f);
+        const __m256i ones = _mm256_set1_epi16(1);
+        const __m128i lut128 =
+            _mm_add_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kE2M1Doubled)), _mm_set1_epi8(kCodeBias));
+        const __m256i lut = _mm256_broadcastsi128_si256(lut128);
+        const uint8_t* rp[R];
+        const uint8_t* xp[T];
+        for (int r = 0; r < R; ++r) rp[r] = w.row(o0 + r);
+        for (int t = 0; t < T; ++t) xp[t] = x + (t0 + t) * x_row_bytes;
+        const int64_t ahead = min_i64(kPrefetchSteps * kStepWeightBytes, R * w.row_bytes());
 
         __m256 acc[R][T];
 #pragma GCC unroll 16
@@ -78,25 +153,33 @@ struct Tiles {
 #pragma GCC unroll 16
             for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
         }
-        for (int64_t b = 0; b < n_blocks; ++b) {
+        for (int64_t b0 = 0; b0 < n_blocks; b0 += kStepBlocks) {
+            const int64_t step_blocks = min_i64(kStepBlocks, n_blocks - b0);
+            const int64_t offset = b0 / kStepBlocks * kStepWeightBytes;
+            const int64_t x_offset = b0 / kStepBlocks * kStepPreparedBytes;
 #pragma GCC unroll 16
             for (int r = 0; r < R; ++r) {
-                const Block* blk = rp[r] + b;
-                _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetchBlocks), _MM_HINT_T0);
-                const __m256 d = _mm256_set1_ps(kScaleHalf.v[blk->e]);
-                const __m256 pos_d = _mm256_mul_ps(pos, d);
-                const __m256 neg_d = _mm256_mul_ps(neg, d);
-                const __m256i c0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk->qs)));
-                const __m256i c1 =
-                    _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk->qs + 8)));
-                const __m256 wv[4] = {decode8(c0, pos_d, neg_d), decode8(c1, pos_d, neg_d),
-                                      decode8(_mm256_srli_epi32(c0, 4), pos_d, neg_d),
-                                      decode8(_mm256_srli_epi32(c1, 4), pos_d, neg_d)};
+                const uint8_t* p = rp[r] + offset;
+                _mm_prefetch(reinterpret_cast<const char*>(p + ahead), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(p + 128), _MM_HINT_T0);
+                for (int64_t h = 0; h < 2 && 2 * h < step_blocks; ++h) {
+                    const HalfStep half =
+                        decode_half(p + 2 * h * static_cast<int64_t>(sizeof(Block)), step_blocks - 2 * h, lut, nibble);
 #pragma GCC unroll 16
-                for (int t = 0; t < T; ++t) {
-                    const float* xb = xp[t] + b * kBlockSize;
-#pragma GCC unroll 4
-                    for (int i = 0; i < 4; ++i) acc[r][t] = _mm256_fmadd_ps(wv[i], _mm256_loadu_ps(xb + 8 * i), acc[r][t]);
+                    for (int t = 0; t < T; ++t) {
+                        const uint8_t* xs = xp[t] + x_offset + 32 * h;
+                        const __m256i pairs = _mm256_add_epi16(
+                            _mm256_maddubs_epi16(half.low, _mm256_loadu_si256(
+                                                               reinterpret_cast<const __m256i*>(xs + kPreparedLowOffset))),
+                            _mm256_maddubs_epi16(half.high, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(
+                                                                xs + kPreparedHighOffset))));
+                        const __m256i sum = _mm256_add_epi32(
+                            _mm256_madd_epi16(pairs, ones),
+                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs + kPreparedStartOffset)));
+                        const __m256 scale = _mm256_mul_ps(
+                            half.scale, _mm256_loadu_ps(reinterpret_cast<const float*>(xs + kPreparedScaleOffset)));
+                        acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), scale, acc[r][t]);
+                    }
                 }
             }
         }
@@ -123,9 +206,52 @@ void sweep_rows(const Tiles& tiles, int64_t row_begin, int64_t row_end, int64_t 
 
 }  // namespace
 
+void prepare_activations(const float* x, int64_t n_tokens, int64_t cols, void* dst, int64_t dst_row_bytes) {
+    const int64_t n_blocks = cols / kBlockSize;
+    const __m256i ones8 = _mm256_set1_epi8(1);
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    const __m256i minus_bias = _mm256_set1_epi32(-kCodeBias);
+    for (int64_t t = 0; t < n_tokens; ++t) {
+        const float* xr = x + t * cols;
+        uint8_t* out = static_cast<uint8_t*>(dst) + t * dst_row_bytes;
+        for (int64_t b0 = 0; b0 < n_blocks; b0 += kStepBlocks) {
+            uint8_t* step = out + b0 / kStepBlocks * kStepPreparedBytes;
+            auto* low = reinterpret_cast<int8_t*>(step + kPreparedLowOffset);
+            auto* high = reinterpret_cast<int8_t*>(step + kPreparedHighOffset);
+            alignas(16) float scale[kStepBlocks] = {0.0f, 0.0f, 0.0f, 0.0f};
+            for (int64_t j = 0; j < kStepBlocks; ++j) {
+                if (b0 + j < n_blocks) {
+                    scale[j] = round_block(xr + (b0 + j) * kBlockSize, low + 16 * j, high + 16 * j);
+                } else {  // past the last block: zeros contribute nothing (the kernels give those weights scale 0)
+                    std::memset(low + 16 * j, 0, 16);
+                    std::memset(high + 16 * j, 0, 16);
+                }
+            }
+            // Lane l (of 16, two halves of 8) covers bytes 4l..4l+3 of both the low and the high bytes: its starting
+            // sum is -12 x the sum of those 8 int8 values.
+            const __m128 four = _mm_load_ps(scale);
+            for (int h = 0; h < 2; ++h) {
+                const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(low + 32 * h));
+                const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(high + 32 * h));
+                const __m256i pairs = _mm256_add_epi16(_mm256_maddubs_epi16(ones8, lo), _mm256_maddubs_epi16(ones8, hi));
+                _mm256_storeu_si256(reinterpret_cast<__m256i*>(step + kPreparedStartOffset + 32 * h),
+                                    _mm256_mullo_epi32(_mm256_madd_epi16(pairs, ones16), minus_bias));
+                const __m256i lane_block = _mm256_setr_epi32(2 * h, 2 * h, 2 * h, 2 * h, 2 * h + 1, 2 * h + 1,
+                                                             2 * h + 1, 2 * h + 1);
+                _mm256_storeu_ps(reinterpret_cast<float*>(step + kPreparedScaleOffset + 32 * h),
+                                 _mm256_permutevar8x32_ps(_mm256_castps128_ps256(four), lane_block));
+            }
+        }
+    }
+}
+
+int64_t prepared_row_bytes(int64_t cols) {
+    return (cols / kBlockSize + kStepBlocks - 1) / kStepBlocks * kStepPreparedBytes;
+}
+
 void matmul_rows(const WeightView& w, const void* x, int64_t x_row_bytes, int64_t n_tokens, float* y, int64_t y_stride,
                  int64_t row_begin, int64_t row_end) {
-    const Tiles tiles{w, static_cast<const float*>(x), x_row_bytes / 4, y, y_stride};
+    const Tiles tiles{w, static_cast<const uint8_t*>(x), x_row_bytes, y, y_stride};
     const int64_t row_bytes = w.row_bytes() > 0 ? w.row_bytes() : 1;
     int64_t block = kRowBlockBytes / row_bytes;
     block = block < 8 ? 8 : block / 8 * 8;

@@ -1,24 +1,18 @@
 // MXFP4 x int8 activations, AVX-512 path (compiled with AVX-512 flags; chosen only when the CPU also has VNNI and
 // VBMI, see mxfp4-kernels.cpp).
 //
-// Why int8: multiplying the decoded weights as floats (16 multiply-adds per instruction, plus a float table lookup
-// per 16 weights) made the MXFP4 copy compute-bound at under half the memory bandwidth, so it was only ~1.5x
-// faster than BF16 instead of the ~3.8x its bytes allow, and verifying k tokens cost nearly k times one. As
-// llama.cpp does for its quantized types, each activation row is first rounded to int8 with one f32 scale per block
-// of 32 (ActivationRounding::int8; ref::round_activations is the reference twin), and the weight codes become small
-// integers, so one vpdpbusd does 64 exact integer multiply-adds.
+// Why int8 activations, and their prepared layout: mxfp4-kernels.h. Here one vpdpbusd does 64 exact integer
+// multiply-adds.
 //
 // Weights (ggml's layout, read in place): a step covers 4 blocks = 128 columns = 68 bytes of a row. vpermt2b
 // gathers the 4 x 16 code bytes out of two loads, the nibbles split into the elements 0..15 and 16..31 of each
 // block, and vpshufb maps each code to its doubled E2M1 value plus 12, in [0, 24] (vpdpbusd wants its first operand
 // unsigned). vpermb also gathers the 4 scale bytes, one per group of 4 int32 lanes.
 //
-// Activations (prepare_activations, once per row and matmul call): per 128 columns, 256 bytes in the order the
-// weights come out — the int8 values of elements 0..15 of the 4 blocks, then of elements 16..31; 16 int32 lanes
-// holding -12 x the sum of the int8 values each vpdpbusd lane covers (so the +12 bias cancels exactly: the sum
-// starts there); and 16 floats, the block scale of each lane. A step for one token is then: two vpdpbusd give 16
-// exact integer partial sums (4 lanes per block), which become floats and are multiplied by activation scale x
-// 2^(e - 128) (vscalefps) into the one f32 accumulator of the dot product.
+// Activations: the prepared layout of mxfp4-kernels.h (written by avx2::prepare_activations), in the order the
+// weights come out. A step for one token is then: two vpdpbusd give 16 exact integer partial sums (4 lanes per
+// block) starting from the prepared -12 x activation sums, which become floats and are multiplied by activation
+// scale x 2^(e - 128) (vscalefps) into the one f32 accumulator of the dot product.
 //
 // Invariance as in kernels/matmul-avx512.cpp: one dot product = one 16-lane accumulator, the same steps in the same
 // order whatever the tile shape, one fixed horizontal sum; prepared rows depend on their own token only.
@@ -31,7 +25,6 @@
 #pragma GCC diagnostic pop
 
 #include <cstdint>
-#include <cstring>
 
 #include "mxfp4/mxfp4-kernels.h"
 #include "mxfp4/mxfp4.h"
@@ -49,52 +42,11 @@ inline float reduce_add(__m512 s) {
     return _mm_cvtss_f32(q);
 }
 
-constexpr int64_t kStepBlocks = 4;
-constexpr int64_t kStepCols = kStepBlocks * kBlockSize;                                 // 128
-constexpr int64_t kStepWeightBytes = kStepBlocks * static_cast<int64_t>(sizeof(Block));  // 68
-constexpr int64_t kStepPreparedBytes = 256;
-constexpr int64_t kLowOffset = 0;     // int8 x of elements 0..15 of each block
-constexpr int64_t kHighOffset = 64;   // int8 x of elements 16..31
-constexpr int64_t kStartOffset = 128;  // int32 starting sums: -kCodeBias x the int8 values of the lane
-constexpr int64_t kScaleOffset = 192;  // f32 activation scale of the lane's block
-constexpr int kCodeBias = 12;          // doubled E2M1 values are in [-12, 12]
-constexpr float kFloatMax = 3.40282347e38f;
-
 // How far ahead each row is prefetched (decode streams the weights once from DRAM): 32 steps (2 KiB) along the
 // row, or the same place R rows down when rows are shorter than that — the tile's rows are contiguous, so that is
 // the next tile's data (for 896-column rows, Qwen2.5-Coder-0.5B's q/k/v/o, gate, up and head, this took the kernel
 // from ~25 to ~31 GB/s on 2 threads). A prefetch two lines ahead feeds the current step's second cache line.
 constexpr int64_t kPrefetchSteps = 32;
-
-// ---- Activations ----
-
-// Rounds one block of 32 floats the way ref::round_activations(int8) does: non-finite values count as 0; with
-// amax the largest magnitude, q = nearest-even(x * (127 / amax)) and the scale is amax / 127; a block with amax 0
-// (or so small that 127 / amax overflows) is all zeros. Writes elements 0..15 to low, 16..31 to high.
-float round_block(const float* x, int8_t* low, int8_t* high) {
-    __m512 v0 = _mm512_loadu_ps(x);
-    __m512 v1 = _mm512_loadu_ps(x + 16);
-    const __m512 zero = _mm512_setzero_ps();
-    // x - x is 0 exactly for finite x and NaN otherwise.
-    v0 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_sub_ps(v0, v0), zero, _CMP_EQ_OQ), v0);
-    v1 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_sub_ps(v1, v1), zero, _CMP_EQ_OQ), v1);
-    const __m512 magnitude = _mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1));
-    const float amax = _mm512_reduce_max_ps(magnitude);
-    const float inverse = amax > 0.0f ? 127.0f / amax : 0.0f;
-    if (!(inverse > 0.0f && inverse <= kFloatMax)) {
-        std::memset(low, 0, 16);
-        std::memset(high, 0, 16);
-        return 0.0f;
-    }
-    const __m512 iv = _mm512_set1_ps(inverse);
-    // vcvtps2dq rounds to nearest even (the default MXCSR mode), like nearbyintf in the reference.
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(low), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v0, iv))));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(high),
-                     _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v1, iv))));
-    return amax / 127.0f;
-}
-
-// ---- Weights x activations ----
 
 // Byte permutes that take one step (68 bytes: 4 blocks of scale byte + 16 code bytes) from two loads.
 struct StepIndex {
@@ -175,12 +127,12 @@ struct Tiles {
 #pragma GCC unroll 16
                 for (int t = 0; t < T; ++t) {
                     const uint8_t* xs = xp[t] + x_offset;
-                    __m512i sum = _mm512_loadu_si512(xs + kStartOffset);
-                    sum = _mm512_dpbusd_epi32(sum, low, _mm512_loadu_si512(xs + kLowOffset));
-                    sum = _mm512_dpbusd_epi32(sum, high, _mm512_loadu_si512(xs + kHighOffset));
+                    __m512i sum = _mm512_loadu_si512(xs + kPreparedStartOffset);
+                    sum = _mm512_dpbusd_epi32(sum, low, _mm512_loadu_si512(xs + kPreparedLowOffset));
+                    sum = _mm512_dpbusd_epi32(sum, high, _mm512_loadu_si512(xs + kPreparedHighOffset));
                     // activation scale x 2^(e - 128): the weight scale, exact (a power of two).
                     const __m512 scale =
-                        _mm512_scalef_ps(_mm512_loadu_ps(reinterpret_cast<const float*>(xs + kScaleOffset)), exponent);
+                        _mm512_scalef_ps(_mm512_loadu_ps(reinterpret_cast<const float*>(xs + kPreparedScaleOffset)), exponent);
                     acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, acc[r][t]);
                 }
             }
@@ -228,39 +180,5 @@ void matmul_rows(const WeightView& w, const void* x, int64_t x_row_bytes, int64_
         }
     }
 }
-
-void prepare_activations(const float* x, int64_t n_tokens, int64_t cols, void* dst, int64_t dst_row_bytes) {
-    const int64_t n_blocks = cols / kBlockSize;
-    const __m512i ones = _mm512_set1_epi8(1);
-    const __m512i minus_bias = _mm512_set1_epi32(-kCodeBias);
-    const __m512i lane_block = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
-    for (int64_t t = 0; t < n_tokens; ++t) {
-        const float* xr = x + t * cols;
-        uint8_t* out = static_cast<uint8_t*>(dst) + t * dst_row_bytes;
-        for (int64_t b0 = 0; b0 < n_blocks; b0 += kStepBlocks) {
-            uint8_t* step = out + b0 / kStepBlocks * kStepPreparedBytes;
-            auto* low = reinterpret_cast<int8_t*>(step + kLowOffset);
-            auto* high = reinterpret_cast<int8_t*>(step + kHighOffset);
-            alignas(16) float scale[kStepBlocks] = {0.0f, 0.0f, 0.0f, 0.0f};
-            for (int64_t j = 0; j < kStepBlocks; ++j) {
-                if (b0 + j < n_blocks) {
-                    scale[j] = round_block(xr + (b0 + j) * kBlockSize, low + 16 * j, high + 16 * j);
-                } else {  // past the last block: zeros contribute nothing (the weights there are masked to 0 too)
-                    std::memset(low + 16 * j, 0, 16);
-                    std::memset(high + 16 * j, 0, 16);
-                }
-            }
-            // Lane l of vpdpbusd covers bytes 4l..4l+3 of both the low and the high vector: its starting sum is
-            // -12 x the sum of those 8 int8 values.
-            __m512i sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, _mm512_loadu_si512(low));
-            sums = _mm512_dpbusd_epi32(sums, ones, _mm512_loadu_si512(high));
-            _mm512_storeu_si512(step + kStartOffset, _mm512_mullo_epi32(sums, minus_bias));
-            _mm512_storeu_ps(reinterpret_cast<float*>(step + kScaleOffset),
-                             _mm512_permutexvar_ps(lane_block, _mm512_castps128_ps512(_mm_load_ps(scale))));
-        }
-    }
-}
-
-int64_t prepared_row_bytes(int64_t cols) { return (cols + kStepCols - 1) / kStepCols * kStepPreparedBytes; }
 
 }  // namespace specqd::mxfp4::avx512
