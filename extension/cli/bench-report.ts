@@ -5,7 +5,8 @@ const QWEN_VOCAB = 151936;
 
 const f = (v: number | undefined, digits = 1): string => (v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(digits));
 const pct = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '—' : `${(100 * v).toFixed(0)}%`);
-const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
+const mb = (bytes: number | undefined): string => (bytes === undefined ? '—' : `${(bytes / 1e6).toFixed(1)} MB`);
+const pct1 = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '—' : `${(100 * v).toFixed(1)}%`);
 
 function prefillOf(c: ForwardCosts | undefined, n: number): number | undefined {
   return c?.prefill.find((p) => p.tokens === n)?.tokensPerSecond;
@@ -52,6 +53,27 @@ export function renderMarkdown(r: BenchReport): string {
     }
   }
   out.push('', '![verification cost](verify-cost.svg) ![decode vs bandwidth](decode-bandwidth.svg)', '');
+
+  if (r.mxfp4Ratios.length > 0) {
+    out.push('### MXFP4 decode (0.5B shape)', '');
+    out.push('Issue 5 wants our MXFP4 decode ≥ 3.0× our BF16 decode (4.25 instead of 16 bits per weight) and ≥ 1.0× llama.cpp\'s on the same MXFP4 file.', '');
+    out.push('| threads | ours MXFP4 ÷ ours BF16 | ours MXFP4 ÷ llama.cpp MXFP4 |', '|---:|---:|---:|');
+    for (const x of r.mxfp4Ratios) out.push(`| ${x.threads} | **${f(x.overOurBf16, 2)}** | **${f(x.overLlama, 2)}** |`);
+    out.push('');
+  }
+  if (r.agreement.length > 0) {
+    out.push('### Greedy agreement of the MXFP4 copy (teacher-forced, held-out code)', '');
+    out.push('Fraction of positions where the MXFP4 direct cast\'s argmax equals the model\'s, both fed the same held-out source ' +
+      '(`mxfp4-agreement`, windows of 256 tokens, the kernel path above): the acceptance rate the mxfp4 level will see.', '');
+    out.push('| model | files | positions | head cast to MXFP4 | head kept | bytes per token (cast / kept / original) |', '|---|---:|---:|---:|---:|---|');
+    for (const a of r.agreement) {
+      const cast = a.configs.find((c) => c.name.includes('head cast'));
+      const kept = a.configs.find((c) => c.name.includes('head kept'));
+      out.push(`| ${a.model} | ${a.files} | ${a.positions} | **${pct1(cast?.agreement)}** | **${pct1(kept?.agreement)}** | ` +
+        `${mb(cast?.bytesPerToken)} / ${mb(kept?.bytesPerToken)} / ${mb(a.targetBytesPerToken)} |`);
+    }
+    out.push('');
+  }
 
   out.push('## Trained models widened to the 0.5B shape', '');
   out.push('The fixture models (`test/fixtures/models/tiny-coder*.gguf`) are widened by `make-bench-model widen`: extra hidden dimensions, heads, ' +

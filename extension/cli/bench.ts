@@ -98,6 +98,24 @@ export interface WideningCheck {
   firstMismatch?: string;
 }
 
+/** Issue 5's two decode ratios for the 0.5B shape at one thread count. */
+export interface Mxfp4Ratios {
+  threads: number;
+  /** our MXFP4 decode ÷ our BF16 decode (bytes per token 4.25 vs 16 bits per weight) */
+  overOurBf16?: number;
+  /** our MXFP4 decode ÷ llama.cpp's decode of the same MXFP4 file */
+  overLlama?: number;
+}
+
+/** Greedy agreement of a trained model's MXFP4 copy with the model (native mxfp4-agreement). */
+export interface AgreementResult {
+  model: string;
+  files: number;
+  positions: number;
+  configs: { name: string; agreement: number; bytesPerToken: number }[];
+  targetBytesPerToken: number;
+}
+
 export interface BenchReport {
   command: string;
   quick: boolean;
@@ -107,6 +125,8 @@ export interface BenchReport {
   bandwidth: { when: string; results: BandwidthResult[] }[];
   llama: { available: boolean; version?: string; binDir?: string; note: string };
   shapeModels: ShapeModelResult[];
+  mxfp4Ratios: Mxfp4Ratios[];
+  agreement: AgreementResult[];
   widening: WideningCheck[];
   endToEnd: EndToEndResult[];
   notes: string[];
@@ -140,7 +160,7 @@ function median(values: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
-const TOOLS = ['make-bench-model', 'bench-forward', 'bench-bandwidth'];
+const TOOLS = ['make-bench-model', 'bench-forward', 'bench-bandwidth', 'mxfp4-agreement'];
 let privateTools: string | undefined;
 
 function findTool(name: string): string {
@@ -556,6 +576,8 @@ export async function runBench(args: string[]): Promise<number> {
         : { available: true, version: llama.version, note: 'node-llama-cpp 3.21.1 through bench/llama-node.mjs (llama-bench was not built)' }
       : { available: false, note: llamaMissing },
     shapeModels: [],
+    mxfp4Ratios: [],
+    agreement: [],
     widening: [],
     endToEnd: [],
     notes,
@@ -619,6 +641,18 @@ export async function runBench(args: string[]): Promise<number> {
       if (!options.get('keep-models')) fs.rmSync(file, { force: true });
     }
     report.bandwidth.push({ when: 'after the per-token costs', results: measureBandwidth(quick, threadList) });
+    report.mxfp4Ratios = mxfp4Ratios(report.shapeModels);
+    if (only !== 'e2e') {
+      for (const model of [smallTarget, smallDraft]) {
+        log(`MXFP4 greedy agreement of ${path.basename(model)}`);
+        try {
+          report.agreement.push(measureAgreement(model, promptDir, quick, Math.max(...threadList)));
+        } catch (error) {
+          notes.push(`MXFP4 agreement of ${path.basename(model)} skipped: ${error instanceof Error ? error.message.slice(0, 300) : String(error)}`);
+        }
+      }
+      writeOutputs(report, outDir);
+    }
 
     // 3. trained models widened to the 0.5B shape, end to end
     if (only === 'costs') return finish(report, outDir, options.get('json') === true, tmp, options.get('keep-models') === true);
@@ -665,6 +699,38 @@ export async function runBench(args: string[]): Promise<number> {
     throw error;
   }
   return finish(report, outDir, options.get('json') === true, tmp, options.get('keep-models') === true);
+}
+
+/** Our MXFP4 decode over our BF16 decode and over llama.cpp's MXFP4 decode, 0.5B shape, per thread count. */
+function mxfp4Ratios(models: ShapeModelResult[]): Mxfp4Ratios[] {
+  const bf16 = models.find((m) => m.shape === '0.5b' && m.type === 'BF16');
+  const mx = models.find((m) => m.shape === '0.5b' && m.type === 'MXFP4');
+  if (!bf16 || !mx) return [];
+  return mx.cells.map((c) => {
+    const ours = bf16.cells.find((b) => b.threads === c.threads)?.ours.decodeTokensPerSecond;
+    return {
+      threads: c.threads,
+      ...(ours ? { overOurBf16: c.ours.decodeTokensPerSecond / ours } : {}),
+      ...(c.decodeRatio !== undefined ? { overLlama: c.decodeRatio } : {}),
+    };
+  });
+}
+
+/**
+ * Teacher-forced greedy agreement of the model's MXFP4 direct cast (head cast, and head kept) with the model over
+ * held-out source files: the acceptance rate the mxfp4 level will see. Whole files in name order, windows of 256.
+ */
+function measureAgreement(model: string, dir: string, quick: boolean, threads: number): AgreementResult {
+  const files = fs.readdirSync(dir).filter((n) => fs.statSync(path.join(dir, n)).isFile()).sort().slice(0, quick ? 16 : 64);
+  if (files.length === 0) throw new Error(`no files in ${dir}`);
+  const out = run(findTool('mxfp4-agreement'), [model, ...files.map((n) => path.join(dir, n)), '--window', '256', '--threads', String(threads)]);
+  const j = JSON.parse(out.trim().split('\n').pop() ?? '{}') as {
+    positions: number; targetBytesPerToken: number; configs: { name: string; agreement: number; bytesPerToken: number }[];
+  };
+  return {
+    model: path.basename(model), files: files.length, positions: j.positions, targetBytesPerToken: j.targetBytesPerToken,
+    configs: j.configs.map((c) => ({ name: c.name, agreement: c.agreement, bytesPerToken: c.bytesPerToken })),
+  };
 }
 
 function finish(report: BenchReport, outDir: string, json: boolean, tmp: string, keepModels: boolean): number {
