@@ -45,7 +45,8 @@ inline float reduce_add(__m512 s) {
 // How far ahead each row is prefetched (decode streams the weights once from DRAM): 32 steps (2 KiB) along the
 // row, or the same place R rows down when rows are shorter than that — the tile's rows are contiguous, so that is
 // the next tile's data (for 896-column rows, Qwen2.5-Coder-0.5B's q/k/v/o, gate, up and head, this took the kernel
-// from ~25 to ~31 GB/s on 2 threads). A prefetch two lines ahead feeds the current step's second cache line.
+// from ~25 to ~31 GB/s on 2 threads). A second prefetch 128 bytes (two steps) ahead raised single-thread decode
+// from ~15 to ~20 GB/s here; the far one alone arrives too late for the next few steps.
 constexpr int64_t kPrefetchSteps = 32;
 
 // Byte permutes that take one step (68 bytes: 4 blocks of scale byte + 16 code bytes) from two loads.
