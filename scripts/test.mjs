@@ -1,6 +1,6 @@
 // `npm test`: every check the project has, in order, with one pass/fail line per step and a summary at the end.
 //   typecheck + compile tests -> lint + layer rules -> build -> native tests (CTest) -> the same under sanitizers
-//   -> bounded fuzzing -> TypeScript unit tests (mocha) -> privacy (no network) -> extension-host tests
+//   -> bounded fuzzing -> TypeScript unit tests (mocha) -> bench model widening -> privacy (no network) -> extension-host tests
 //   (code-server + Chromium) -> package the VSIX and test it installed -> parity and MXFP4 interop with llama.cpp
 // Later steps still run after a failure, so one run shows everything that is broken.
 import { spawnSync } from 'node:child_process';
@@ -21,6 +21,8 @@ const steps = [
   // Each fuzz target for 30 s over the committed seeds; fails (not skips) without clang, which CI installs.
   ['fuzzing (libFuzzer, bounded)', node, ['scripts/fuzz.mjs']],
   ['unit tests', node, [bin('mocha', 'bin/mocha.js'), '--timeout', '30000', '--recursive', 'out/test/unit']],
+  // The benchmark's cost-realistic models: zero-padded widening must keep the trained model's greedy tokens.
+  ['bench model widening', node, ['bench/test-widen.mjs']],
   // The CLI and the extension's completion path under strace: no internet socket is ever opened.
   ['privacy (no network)', node, ['test/privacy/no-network.mjs']],
   // The extension in a real VS Code (code-server + headless Chromium), with screenshots in out/screenshots/.
