@@ -66,6 +66,8 @@ void scalar::fill_kernel_table(KernelTable& table) {
     table.argmax = ref::argmax;
     table.dot = ref::dot;
     table.axpy = ref::axpy;
+    table.dot_rows = ref::dot_rows;
+    table.axpy_rows = ref::axpy_rows;
 }
 
 int weight_slot(GgmlType type) {

@@ -49,6 +49,8 @@ struct KernelTable {
     int64_t (*argmax)(const float* x, int64_t n) = nullptr;
     float (*dot)(const float* a, const float* b, int64_t n) = nullptr;
     void (*axpy)(float alpha, const float* x, float* y, int64_t n) = nullptr;
+    void (*dot_rows)(const float* q, const float* rows, int64_t stride, int64_t n_rows, int64_t dim, float* out) = nullptr;
+    void (*axpy_rows)(const float* w, const float* rows, int64_t stride, int64_t n_rows, int64_t dim, float* y) = nullptr;
 };
 
 // The table of the path in effect (isa_level_active(), bf16_dot_enabled()).

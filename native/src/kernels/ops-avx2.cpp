@@ -197,6 +197,31 @@ void axpy(float alpha, const float* x, float* y, int64_t n) {
     }
 }
 
+// One call per strided matrix instead of one dispatch per row; each row is this file's dot / axpy, so the bits are
+// those of the calls one row at a time.
+void dot_rows(const float* q, const float* rows, int64_t stride, int64_t n_rows, int64_t dim, float* out) {
+    for (int64_t j = 0; j < n_rows; ++j) out[j] = dot(q, rows + j * stride, dim);
+}
+
+// y stays in registers across the rows, 32 floats at a time (one load and one store per chunk instead of per row);
+// every element still takes fma(w[j], row_j[i], y[i]) for j in order, exactly as axpy does.
+void axpy_rows(const float* w, const float* rows, int64_t stride, int64_t n_rows, int64_t dim, float* y) {
+    for (int64_t c = 0; c < dim; c += 32) {
+        __m256 acc[4];
+        for (int u = 0; u < 4; ++u) acc[u] = c + 8 * u < dim ? load_upto8(y + c + 8 * u, dim - c - 8 * u) : _mm256_setzero_ps();
+        for (int64_t j = 0; j < n_rows; ++j) {
+            const __m256 va = _mm256_set1_ps(w[j]);
+            const float* x = rows + j * stride + c;
+            for (int u = 0; u < 4; ++u) {
+                if (c + 8 * u < dim) acc[u] = _mm256_fmadd_ps(va, load_upto8(x + 8 * u, dim - c - 8 * u), acc[u]);
+            }
+        }
+        for (int u = 0; u < 4; ++u) {
+            if (c + 8 * u < dim) store_upto8(y + c + 8 * u, acc[u], dim - c - 8 * u);
+        }
+    }
+}
+
 }  // namespace
 
 void fill_op_kernels(KernelTable& table) {
@@ -207,6 +232,8 @@ void fill_op_kernels(KernelTable& table) {
     table.argmax = argmax;
     table.dot = dot;
     table.axpy = axpy;
+    table.dot_rows = dot_rows;
+    table.axpy_rows = axpy_rows;
 }
 
 }  // namespace specqd::avx2

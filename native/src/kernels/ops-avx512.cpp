@@ -172,6 +172,32 @@ void axpy(float alpha, const float* x, float* y, int64_t n) {
     }
 }
 
+// One call per strided matrix instead of one dispatch per row; each row is this file's dot / axpy, so the bits are
+// those of the calls one row at a time.
+void dot_rows(const float* q, const float* rows, int64_t stride, int64_t n_rows, int64_t dim, float* out) {
+    for (int64_t j = 0; j < n_rows; ++j) out[j] = dot(q, rows + j * stride, dim);
+}
+
+// y stays in registers across the rows, 64 floats at a time (one load and one store per chunk instead of per row:
+// a masked store followed by a load of the same y stalls store forwarding); every element still takes
+// fma(w[j], row_j[i], y[i]) for j in order, exactly as axpy does.
+void axpy_rows(const float* w, const float* rows, int64_t stride, int64_t n_rows, int64_t dim, float* y) {
+    for (int64_t c = 0; c < dim; c += 64) {
+        __mmask16 m[4];
+        __m512 acc[4];
+        for (int u = 0; u < 4; ++u) {
+            m[u] = c + 16 * u < dim ? first_lanes(dim - c - 16 * u) : __mmask16(0);
+            acc[u] = _mm512_maskz_loadu_ps(m[u], y + c + 16 * u);
+        }
+        for (int64_t j = 0; j < n_rows; ++j) {
+            const __m512 va = _mm512_set1_ps(w[j]);
+            const float* x = rows + j * stride + c;
+            for (int u = 0; u < 4; ++u) acc[u] = _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(m[u], x + 16 * u), acc[u]);
+        }
+        for (int u = 0; u < 4; ++u) _mm512_mask_storeu_ps(y + c + 16 * u, m[u], acc[u]);
+    }
+}
+
 }  // namespace
 
 void fill_op_kernels(KernelTable& table) {
@@ -182,6 +208,8 @@ void fill_op_kernels(KernelTable& table) {
     table.argmax = argmax;
     table.dot = dot;
     table.axpy = axpy;
+    table.dot_rows = dot_rows;
+    table.axpy_rows = axpy_rows;
 }
 
 }  // namespace specqd::avx512

@@ -66,4 +66,12 @@ void axpy(float alpha, const float* x, float* y, int64_t n) {
     for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
 }
 
+void dot_rows(const float* q, const float* rows, int64_t stride, int64_t n_rows, int64_t dim, float* out) {
+    for (int64_t j = 0; j < n_rows; ++j) out[j] = dot(q, rows + j * stride, dim);
+}
+
+void axpy_rows(const float* w, const float* rows, int64_t stride, int64_t n_rows, int64_t dim, float* y) {
+    for (int64_t j = 0; j < n_rows; ++j) axpy(w[j], rows + j * stride, y, dim);
+}
+
 }  // namespace specqd::ref

@@ -25,4 +25,12 @@ float dot(const float* a, const float* b, int64_t n) { return active_kernel_tabl
 
 void axpy(float alpha, const float* x, float* y, int64_t n) { active_kernel_table().axpy(alpha, x, y, n); }
 
+void dot_rows(const float* q, const float* rows, int64_t stride, int64_t n_rows, int64_t dim, float* out) {
+    active_kernel_table().dot_rows(q, rows, stride, n_rows, dim, out);
+}
+
+void axpy_rows(const float* w, const float* rows, int64_t stride, int64_t n_rows, int64_t dim, float* y) {
+    active_kernel_table().axpy_rows(w, rows, stride, n_rows, dim, y);
+}
+
 }  // namespace specqd

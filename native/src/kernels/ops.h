@@ -37,6 +37,12 @@ float dot(const float* a, const float* b, int64_t n);
 // y[i] += alpha * x[i] (attention-weighted sum of values).
 void axpy(float alpha, const float* x, float* y, int64_t n);
 
+// The same two over the rows of a strided matrix (the keys or values of consecutive positions in a KV cache), in
+// one call instead of one per position: out[j] = dot(q, rows + j * stride, dim) for j < n_rows, and y +=
+// w[j] * (rows + j * stride) for j = 0, 1, ... in that order — bit for bit what the calls one row at a time give.
+void dot_rows(const float* q, const float* rows, int64_t stride, int64_t n_rows, int64_t dim, float* out);
+void axpy_rows(const float* w, const float* rows, int64_t stride, int64_t n_rows, int64_t dim, float* y);
+
 namespace ref {
 void rms_norm(const float* x, const float* weight, int64_t n_tokens, int64_t dim, float eps, float* y);
 void add_bias(float* x, const float* bias, int64_t n_tokens, int64_t dim);
@@ -45,6 +51,8 @@ void softmax(float* x, int64_t n);
 int64_t argmax(const float* x, int64_t n);
 float dot(const float* a, const float* b, int64_t n);
 void axpy(float alpha, const float* x, float* y, int64_t n);
+void dot_rows(const float* q, const float* rows, int64_t stride, int64_t n_rows, int64_t dim, float* out);
+void axpy_rows(const float* w, const float* rows, int64_t stride, int64_t n_rows, int64_t dim, float* y);
 }  // namespace ref
 
 }  // namespace specqd

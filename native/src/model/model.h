@@ -82,6 +82,11 @@ struct KvCache {
     const float* v_at(int32_t layer, int32_t pos) const {
         return pos < n_shared ? shared->v_at(layer, pos) : v.data() + slot(layer, pos);
     }
+    // The end of the run of positions [pos, end) whose keys (and values) lie in one buffer, n_embd_kv floats apart,
+    // so that attention can take a whole run in one kernel call.
+    int32_t contiguous_end(int32_t pos, int32_t end) const {
+        return pos < n_shared ? shared->contiguous_end(pos, end < n_shared ? end : n_shared) : end;
+    }
     float* k_own(int32_t layer, int32_t pos) { return k.data() + slot(layer, pos); }
     float* v_own(int32_t layer, int32_t pos) { return v.data() + slot(layer, pos); }
     // Room for n more positions (in the context, and in the own slots).
