@@ -49,7 +49,9 @@ void attend(const ModelHparams& hp, const KvCache& kv, int32_t layer, int32_t po
     const int32_t hd = static_cast<int32_t>(hp.head_dim);
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
     // Positions come in at most a few contiguous runs (the shared cache's, then this cache's own); one kernel call
-    // per run, not per position (at 400 positions the per-call dispatch cost ~3 ms per token on the 0.5B shape).
+    // per run, not per position. Measured on the 0.5B shape in MXFP4, 400 positions, 2 threads (bench-forward):
+    // 14.5 ms per token with a call per position, ~13.2 with one call per run, 10.4 once axpy_rows also kept the
+    // output in registers instead of storing and reloading it for every position.
     for (int32_t j = 0; j <= pos;) {
         const int32_t end = kv.contiguous_end(j, pos + 1);
         dot_rows(q_head, kv.k_at(layer, j) + kv_head * hd, kv.n_embd_kv, end - j, hd, scores + j);
