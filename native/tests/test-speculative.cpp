@@ -3,6 +3,7 @@
 // model) and, when present, the trained qwen2 fixture models on FIM prompts cut from held-out files.
 #include <dirent.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -152,6 +153,46 @@ void test_confidence_calibration() {
     CHECK(c.keep_drafting(0.65f, costs, 0.4f));
 }
 
+// The acceptance estimate is a geometric-model fit that fades old rounds.
+void test_acceptance_history() {
+    AcceptanceHistory h;
+    CHECK_EQ(h.alpha(), 0.0);
+    for (int i = 0; i < 200; ++i) h.record(4, 4);  // never rejected: capped below 1
+    CHECK(h.alpha() > 0.99 && h.alpha() <= 0.995);
+    // Then a level that gets one token of two accepted: 1 success, 1 failure per round.
+    for (int i = 0; i < 300; ++i) h.record(2, 1);
+    CHECK_MSG(std::abs(h.alpha() - 0.5) < 0.01, "alpha " + std::to_string(h.alpha()));
+    // The counts are faded sums: a steady 2 tokens per round settles at 2 / (1 - kDecay).
+    CHECK(std::abs(h.proposed - 2 / (1 - AcceptanceHistory::kDecay)) < 0.5);  // + what is left of the 4s
+}
+
+// What draft control learned survives the end of a request: a new request does not start from the prior.
+void test_learning_outlives_requests(const std::string& path) {
+    Model m;
+    CHECK(model_load(path, &m).is_ok());
+    SpecStack stack;
+    auto target = std::make_unique<ModelLevel>("target", &m.hparams, &m.weights);
+    CHECK(target->init(256, 32).is_ok());
+    stack.add_level(std::move(target));
+    stack.add_level(std::make_unique<NgramLevel>());
+    // A prompt that repeats itself, so prompt lookup has something to propose.
+    std::vector<int32_t> context = m.vocab.encode("Lily and Ben went to the park. Lily and Ben went to the", true, false);
+    GenerateLimits limits;
+    limits.max_new = 40;
+    int reason = 0;
+    CHECK(stack.generate(context, limits, nullptr, [](int32_t) { return true; }, &reason).is_ok());
+    const LevelStats& used = stack.level(1).stats;
+    CHECK(used.proposed > 0);
+    const AcceptanceHistory learned = stack.acceptance_history(1);
+    // Faded sums of the same rounds: positive where the counters are, never above them.
+    CHECK(learned.proposed > 0 && learned.proposed <= static_cast<double>(used.proposed));
+    CHECK((learned.accepted > 0) == (used.accepted > 0) && learned.accepted <= static_cast<double>(used.accepted));
+    stack.reset_stats();
+    CHECK_EQ(stack.level(1).stats.proposed, 0);
+    CHECK_EQ(stack.acceptance_history(1).proposed, learned.proposed);
+    CHECK_EQ(stack.acceptance_history(1).alpha(), learned.alpha());
+}
+
 // A suppressed token is never chosen; every other row's choice is unchanged.
 void test_suppressed_tokens(const std::string& path) {
     Model m;
@@ -180,6 +221,7 @@ void test_suppressed_tokens(const std::string& path) {
 
 int main() {
     test_confidence_calibration();
+    test_acceptance_history();
     test_util::TempDir dir;
     // stories260K: the draft model is its own Q8_0 copy (same tokenizer, different numbers).
     const std::string stories = check::shared_path("models/stories260K.gguf");
@@ -199,6 +241,7 @@ int main() {
     check_exact(story, "stories260K");
     test_shared_kv_geometry(stories, stories_q8);
     test_suppressed_tokens(stories);
+    test_learning_outlives_requests(stories);
 
     // The trained code models, FIM prompts cut from held-out files at fixed points.
     const std::string coder = check::repo_path("test/fixtures/models/tiny-coder.gguf");

@@ -160,6 +160,19 @@ void NgramLevel::propose(const std::vector<int32_t>& context, int32_t max_n, std
     }
 }
 
+// ---- AcceptanceHistory ----
+
+void AcceptanceHistory::record(int32_t n_proposed, int32_t n_accepted) {
+    accepted = kDecay * accepted + n_accepted;
+    rejected = kDecay * rejected + (n_accepted < n_proposed ? 1 : 0);
+    proposed = kDecay * proposed + n_proposed;
+}
+
+double AcceptanceHistory::alpha() const {
+    // Capped below 1: a level that has never been rejected would otherwise be asked for unbounded drafts.
+    return std::clamp(accepted / (accepted + rejected + 1e-9), 0.0, 0.995);
+}
+
 // ---- ConfidenceCalibration ----
 
 int ConfidenceCalibration::bucket(float confidence) {
@@ -187,14 +200,14 @@ bool ConfidenceCalibration::keep_drafting(float confidence, const DraftCosts& co
 void SpecStack::add_level(std::unique_ptr<SpecLevel> level) {
     levels_.push_back(std::move(level));
     draft_ms_per_token_.push_back(0);
+    history_.emplace_back();
     calibration_.emplace_back();
     proposal_confidence_.emplace_back();
 }
 
 DraftCosts SpecStack::draft_costs(size_t drafter) const {
     DraftCosts c;
-    const LevelStats& s = levels_[drafter]->stats;
-    c.alpha = std::clamp(static_cast<double>(s.accepted) / (s.accepted + s.rejected_rounds + 1e-9), 0.0, 0.995);
+    c.alpha = history_[drafter].alpha();
     c.draft_ms = draft_ms_per_token_[drafter];
     const auto& verifier = static_cast<const ModelLevel&>(*levels_[drafter - 1]);
     // One token on its own: measured, else the smallest measured batch (an overestimate, which only makes drafting
@@ -229,7 +242,7 @@ void SpecStack::reset_stats() {
 
 int32_t SpecStack::choose_draft_length(size_t drafter) const {
     if (!control.adaptive) return control.fixed_draft;
-    if (levels_[drafter]->stats.proposed < 8) return 4;  // too little evidence yet: a moderate draft
+    if (history_[drafter].proposed < 8) return 4;  // too little evidence yet: a moderate draft
     // Per-token acceptance in the geometric model: each drafted token is accepted with probability alpha, given
     // the ones before it were; a round ends at the first rejection.
     const DraftCosts costs = draft_costs(drafter);
@@ -318,12 +331,14 @@ Status SpecStack::run_level(size_t i, std::vector<int32_t>& context, int32_t max
         int32_t m = 0;
         while (m < static_cast<int32_t>(draft.size()) && draft[m] == top1[m]) ++m;
         if (!draft.empty()) {
+            const int32_t n_draft = static_cast<int32_t>(draft.size());
             levels_[i + 1]->stats.accepted += m;
-            if (m < static_cast<int32_t>(draft.size())) levels_[i + 1]->stats.rejected_rounds += 1;
+            if (m < n_draft) levels_[i + 1]->stats.rejected_rounds += 1;
+            history_[i + 1].record(n_draft, m);
             // The drafter's confidences, judged: the accepted tokens and the first rejected one.
             const std::vector<float>& judged = proposal_confidence_[i + 1];
             if (judged.size() == draft.size()) {
-                const int32_t n_judged = std::min(m + 1, static_cast<int32_t>(draft.size()));
+                const int32_t n_judged = std::min(m + 1, n_draft);
                 for (int32_t j = 0; j < n_judged; ++j) calibration_[i + 1].record(judged[j], j < m);
             }
         }

@@ -138,6 +138,23 @@ struct DraftCosts {
     double verify_marginal_ms = 0;  // the verifier's extra cost per token added to its batch
 };
 
+// What the level above made of one level's drafts, across requests: the acceptance estimate draft control uses.
+// Not the per-request LevelStats, which start over with every request: completions are short (often under 50
+// tokens), and an estimate that started over each time would spend most of every request on its first guess.
+// Older rounds fade by kDecay per round, so the estimate follows a change of file or language within a few dozen
+// rounds.
+struct AcceptanceHistory {
+    static constexpr double kDecay = 0.98;
+    double accepted = 0;  // tokens accepted (faded)
+    double rejected = 0;  // drafts cut short by a token the level above disagreed with (faded)
+    double proposed = 0;  // tokens proposed (faded)
+
+    void record(int32_t n_proposed, int32_t n_accepted);
+    // The chance a drafted token is accepted given the ones before it were: a draft is a run of independent trials
+    // that ends at the first rejection, so the estimate is accepted / (accepted + rejected).
+    double alpha() const;
+};
+
 // The early stop of a drafting model, learned: how often the level above accepted this level's tokens, by the
 // confidence (probability of its own argmax) the level had in them. A fixed threshold (the paper's 0.4) is wrong for
 // most pairs: the MXFP4 copy of a model is right far more often than its confidence says, a small draft model less.
@@ -174,6 +191,7 @@ public:
     DraftControl control;
 
     const ConfidenceCalibration& calibration(size_t i) const { return calibration_[i]; }
+    const AcceptanceHistory& acceptance_history(size_t i) const { return history_[i]; }
 
     // Generates greedily at the target from `context` (the prompt; it grows with each accepted token). on_token is
     // called for every accepted token in order and returns false to stop. Returns why it stopped in *reason:
@@ -181,6 +199,8 @@ public:
     Status generate(std::vector<int32_t>& context, const GenerateLimits& limits, ThreadPool* pool,
                     const std::function<bool(int32_t)>& on_token, int* reason);
 
+    // Clears the per-request counters of every level; what draft control has learned (acceptance, confidence
+    // calibration, measured costs) stays.
     void reset_stats();
 
 private:
@@ -199,6 +219,8 @@ private:
     std::vector<std::unique_ptr<SpecLevel>> levels_;
     // Per drafting level: measured cost per proposed token (EWMA, ms).
     std::vector<double> draft_ms_per_token_;
+    // Per drafting level: its acceptance by the level above, across requests.
+    std::vector<AcceptanceHistory> history_;
     // Per drafting model level: its acceptance by confidence, and the confidences of its latest proposal (one per
     // proposed token, in order) until the level above has judged them.
     std::vector<ConfidenceCalibration> calibration_;
