@@ -22,11 +22,12 @@
 #pragma once
 
 #include "kernels/kernel-table.h"
+#include "mxfp4/mxfp4.h"
 
 namespace specqd::mxfp4 {
 
 inline constexpr int64_t kStepBlocks = 4;
-inline constexpr int64_t kStepWeightBytes = kStepBlocks * 17;  // 4 ggml blocks, read in place
+inline constexpr int64_t kStepWeightBytes = kStepBlocks * static_cast<int64_t>(sizeof(Block));  // read in place
 inline constexpr int64_t kStepPreparedBytes = 256;
 inline constexpr int64_t kPreparedLowOffset = 0;
 inline constexpr int64_t kPreparedHighOffset = 64;
