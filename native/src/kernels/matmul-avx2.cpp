@@ -89,10 +89,6 @@ struct LoadQ8_0 {
     }
 };
 
-// How far ahead (in columns) every tile prefetches its weight rows: decode and short verification batches stream
-// weights from DRAM (see matmul-avx512.cpp).
-constexpr int64_t kPrefetchCols = 512;
-
 // ---- R rows x T tokens of dot products per tile. ----
 
 template <class L>
@@ -132,12 +128,13 @@ struct F32Tiles {
             for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
         }
 
+        const int64_t ahead = prefetch_ahead<R>(cols);
         int64_t k = 0;
         for (; k + 16 <= cols; k += 16) {
             __m256 wv[R][2];
 #pragma GCC unroll 16
             for (int r = 0; r < R; ++r) {
-                L::prefetch(rp[r], k + kPrefetchCols);
+                L::prefetch(rp[r], k + ahead);
                 L::load(rp[r], k, wv[r][0], wv[r][1]);
             }
             accumulate<R, T>(acc, wv, xp, k);

@@ -111,12 +111,6 @@ struct LoadQ8_0 {
     }
 };
 
-// How far ahead (in columns) a tile prefetches its weight rows. Decode and the verification of a few drafted tokens
-// stream each weight once from DRAM; with several rows interleaved the hardware prefetcher alone leaves bandwidth
-// unused (a 2-token verification without it cost nearly two decodes). Tiles of a long prefill re-read rows from L2,
-// where the extra prefetch is cheap.
-constexpr int64_t kPrefetchCols = 512;
-
 // ---- f32-activation kernels: R rows x T tokens of dot products per tile. ----
 
 template <class L>
@@ -157,12 +151,13 @@ struct F32Tiles {
             for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
         }
 
+        const int64_t ahead = prefetch_ahead<R>(cols);
         int64_t k = 0;
         for (; k + 32 <= cols; k += 32) {
             __m512 wv[R][2], xv[T][2];
 #pragma GCC unroll 16
             for (int r = 0; r < R; ++r) {
-                L::prefetch(rp[r], k + kPrefetchCols);
+                L::prefetch(rp[r], k + ahead);
                 L::load(rp[r], k, wv[r][0], wv[r][1]);
             }
 #pragma GCC unroll 16
@@ -267,12 +262,13 @@ struct Bf16DotTiles {
             for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
         }
 
+        const int64_t ahead = prefetch_ahead<R>(cols);
         int64_t k = 0;
         for (; k + 64 <= cols; k += 64) {
             __m512i wv[R][2];
 #pragma GCC unroll 16
             for (int r = 0; r < R; ++r) {
-                _mm_prefetch(reinterpret_cast<const char*>(rp[r] + k + kPrefetchCols), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(rp[r] + k + ahead), _MM_HINT_T0);
                 wv[r][0] = _mm512_loadu_si512(rp[r] + k);
                 wv[r][1] = _mm512_loadu_si512(rp[r] + k + 32);
             }
