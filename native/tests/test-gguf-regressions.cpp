@@ -17,6 +17,7 @@
 #include "engine/engine.h"
 #include "engine/inspect.h"
 #include "model/model.h"
+#include "test-engine.h"
 
 using namespace specqd;
 namespace fs = std::filesystem;
@@ -52,16 +53,9 @@ void check_loads_and_completes(const std::string& path) {
     options.threads = 1;
     options.context_length = 64;
     options.levels = {"target", "mxfp4", "ngram"};
-    std::unique_ptr<Engine> engine;
-    const Status st = Engine::load(options, &engine);
-    CHECK_MSG(st.is_ok(), path + ": " + st.message());
+    const std::unique_ptr<Engine> engine = test_engine::load(options);
     if (!engine) return;
-    CompletionRequest request;
-    request.prompt = "def add(a, b):\n    return a";
-    request.max_tokens = 8;
-    CompletionResult result;
-    const Status done = engine->complete(request, &result);
-    CHECK_MSG(done.is_ok(), path + ": " + done.message());
+    const CompletionResult result = test_engine::complete(*engine, "def add(a, b):\n    return a", 8);
     CHECK_MSG(!result.tokens.empty(), path + " generated nothing");
 }
 

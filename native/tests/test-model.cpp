@@ -9,6 +9,7 @@
 #include "kernels/cpu-features.h"
 #include "kernels/thread-pool.h"
 #include "model/model.h"
+#include "test-engine.h"
 
 using namespace specqd;
 
@@ -24,10 +25,8 @@ void test_greedy_matches_llama_cpp() {
     options.target = kStories;
     options.threads = 2;
     options.context_length = 256;
-    std::unique_ptr<Engine> engine;
-    const Status st = Engine::load(options, &engine);
-    CHECK_MSG(st.is_ok(), st.message());
-    if (!st) return;
+    const std::unique_ptr<Engine> engine = test_engine::load(options);
+    if (!engine) return;
     CompletionRequest req;
     req.prompt = "Once upon a time";
     req.max_tokens = 16;
@@ -52,8 +51,8 @@ void test_greedy_matches_llama_cpp() {
     CompletionResult reused;
     CHECK(engine->complete(longer, &reused).is_ok());
     CHECK(reused.stats.n_reused >= 4);
-    std::unique_ptr<Engine> fresh;
-    CHECK(Engine::load(options, &fresh).is_ok());
+    const std::unique_ptr<Engine> fresh = test_engine::load(options);
+    if (!fresh) return;
     CompletionResult fresh_r;
     CHECK(fresh->complete(longer, &fresh_r).is_ok());
     CHECK(reused.tokens == fresh_r.tokens);
@@ -178,9 +177,7 @@ void test_fim_prompt_fits_the_context() {
     EngineOptions o;
     o.target = coder;
     o.context_length = 256;
-    std::unique_ptr<Engine> engine;
-    const Status ls = Engine::load(o, &engine);
-    CHECK_MSG(ls.is_ok(), ls.message());
+    const std::unique_ptr<Engine> engine = test_engine::load(o);
     if (!engine) return;
     const Vocab& vocab = engine->model().vocab;
     std::string prefix, suffix;

@@ -13,6 +13,7 @@
 #include "gguf/gguf-reader.h"
 #include "model/convert.h"
 #include "model/model.h"
+#include "test-engine.h"
 
 using namespace specqd;
 
@@ -24,17 +25,9 @@ bool same_view_bytes(const WeightView& a, const WeightView& b) {
 }
 
 std::vector<int32_t> complete(const EngineOptions& options) {
-    std::unique_ptr<Engine> engine;
-    const Status st = Engine::load(options, &engine);
-    CHECK_MSG(st.is_ok(), st.message());
-    if (!st) return {};
-    CompletionRequest request;
-    request.prompt = "Once upon a time";
-    request.max_tokens = 40;
-    CompletionResult result;
-    const Status c = engine->complete(request, &result);
-    CHECK_MSG(c.is_ok(), c.message());
-    return result.tokens;
+    const std::unique_ptr<Engine> engine = test_engine::load(options);
+    if (!engine) return {};
+    return test_engine::complete(*engine, "Once upon a time", 40).tokens;
 }
 
 }  // namespace

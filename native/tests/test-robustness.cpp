@@ -14,6 +14,7 @@
 
 #include "check.h"
 #include "engine/engine.h"
+#include "test-engine.h"
 #include "test-util.h"
 
 using namespace specqd;
@@ -28,10 +29,7 @@ std::unique_ptr<Engine> load_copy(const test_util::TempDir& dir, const std::stri
     o.target = copy;
     o.threads = threads;
     o.context_length = 256;
-    std::unique_ptr<Engine> engine;
-    const Status st = Engine::load(o, &engine);
-    CHECK_MSG(st.is_ok(), st.message());
-    return engine;
+    return test_engine::load(o);
 }
 
 void test_truncated_while_loaded() {

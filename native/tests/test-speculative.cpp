@@ -13,6 +13,7 @@
 #include "engine/engine.h"
 #include "model/convert.h"
 #include "speculative/speculative.h"
+#include "test-engine.h"
 #include "test-util.h"
 
 using namespace specqd;
@@ -34,10 +35,7 @@ std::unique_ptr<Engine> load(const std::string& target, const std::string& draft
     o.threads = threads;
     o.context_length = 1024;
     o.adaptive_drafts = adaptive;
-    std::unique_ptr<Engine> e;
-    const Status st = Engine::load(o, &e);
-    CHECK_MSG(st.is_ok(), st.message());
-    return e;
+    return test_engine::load(o);
 }
 
 void check_exact(const Case& c, const std::string& label) {
