@@ -333,7 +333,6 @@ Status SpecStack::run_level(size_t i, std::vector<int32_t>& context, int32_t max
         if (!draft.empty()) {
             const int32_t n_draft = static_cast<int32_t>(draft.size());
             levels_[i + 1]->stats.accepted += m;
-            if (m < n_draft) levels_[i + 1]->stats.rejected_rounds += 1;
             history_[i + 1].record(n_draft, m);
             // The drafter's confidences, judged: the accepted tokens and the first rejected one.
             const std::vector<float>& judged = proposal_confidence_[i + 1];

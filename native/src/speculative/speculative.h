@@ -31,7 +31,6 @@ struct LevelStats {
     int64_t rounds = 0;         // drafts this level proposed
     int64_t proposed = 0;       // tokens proposed
     int64_t accepted = 0;       // of those, accepted by the level above
-    int64_t rejected_rounds = 0;  // drafts the level above cut short (a token it disagreed with)
     double ms = 0;              // time spent in this level's own work (forward passes / lookup)
     double acceptance() const { return proposed > 0 ? static_cast<double>(accepted) / proposed : 0; }
     double mean_draft() const { return rounds > 0 ? static_cast<double>(proposed) / rounds : 0; }
@@ -39,7 +38,6 @@ struct LevelStats {
         rounds += o.rounds;
         proposed += o.proposed;
         accepted += o.accepted;
-        rejected_rounds += o.rejected_rounds;
         ms += o.ms;
     }
 };
