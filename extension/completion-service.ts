@@ -116,6 +116,8 @@ export class CompletionService {
       const request: CompletionRequest = {
         ...(source.fim ? { prefix: built.prefix, suffix: built.suffix } : { prompt: built.prefix }),
         maxTokens: singleLine ? Math.min(settings.maxTokens, singleLineMaxTokens) : settings.maxTokens,
+        // The prompt ends at the cursor, usually inside a token (mid-word, after indentation): heal it.
+        tokenHealing: true,
         ...(singleLine ? { stop: ['\n'] } : {}),
         timeBudgetMs: settings.timeBudgetMs,
         signal: controller.signal,

@@ -105,6 +105,12 @@ export interface CompletionRequest {
   prefix?: string;
   suffix?: string;
   maxTokens: number;
+  /**
+   * Token healing: the prompt's last token (of the prefix) is backed off and the model chooses how its text goes on.
+   * A prompt cut at a cursor (mid-word, after indentation) otherwise ends in a token the model rarely saw there.
+   * `text` leaves out the re-typed text; the tokens that re-typed it count against maxTokens.
+   */
+  tokenHealing?: boolean;
   /** The text ends before the first stop string found. */
   stop?: string[];
   /** Stop generating after this many milliseconds (the text so far is returned). */
@@ -166,6 +172,7 @@ interface NativeRequest {
   suffix?: string;
   fim: boolean;
   maxTokens: number;
+  heal?: boolean;
   stop?: string[];
   timeBudgetMs?: number;
 }
@@ -383,6 +390,7 @@ export class Engine {
       fim,
       maxTokens: request.maxTokens,
       ...(fim ? { prefix: request.prefix ?? '', suffix: request.suffix ?? '' } : { prompt: request.prompt }),
+      ...(request.tokenHealing ? { heal: true } : {}),
       ...(request.stop ? { stop: request.stop } : {}),
       ...(request.timeBudgetMs !== undefined ? { timeBudgetMs: request.timeBudgetMs } : {}),
     };

@@ -124,12 +124,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::vector<int32_t> drafted = complete_and_check(*engine, plain, &ok);
     const std::vector<int32_t> alone = complete_and_check(*target_alone, plain, &ok_alone);
     FUZZ_CHECK(ok == ok_alone && drafted == alone, "speculative decoding changed the output");
+    // Token healing over a hostile vocabulary (pieces of any bytes, odd types): exact too.
+    CompletionRequest healed = plain;
+    healed.heal = true;
+    const std::vector<int32_t> healed_drafted = complete_and_check(*engine, healed, &ok);
+    const std::vector<int32_t> healed_alone = complete_and_check(*target_alone, healed, &ok_alone);
+    FUZZ_CHECK(ok == ok_alone && healed_drafted == healed_alone, "speculative decoding changed the healed output");
     if (engine->model().vocab.fim_supported()) {
         CompletionRequest fim;
         fim.fim = true;
         fim.prefix = "x = [";
         fim.suffix = "]\n";
         fim.max_tokens = 4;
+        fim.heal = true;
         (void)complete_and_check(*engine, fim, &ok);
     }
     std::vector<PositionPrediction> predictions;

@@ -189,7 +189,8 @@ void test_fim_prompt_fits_the_context() {
     r.suffix = suffix;
     r.max_tokens = 32;
     std::vector<int32_t> tokens;
-    CHECK(engine->build_prompt(r, &tokens).is_ok());
+    std::string healed;
+    CHECK(engine->build_prompt(r, &tokens, &healed).is_ok());
     CHECK(static_cast<int32_t>(tokens.size()) + r.max_tokens <= 256);
     // The prefix's last tokens run right up to the suffix marker; the suffix's first tokens follow it.
     const std::vector<int32_t> pre = vocab.encode(r.prefix, false, false);
@@ -208,7 +209,8 @@ void test_fim_prompt_fits_the_context() {
     CompletionRequest small = r;
     small.prefix = "def f(x):\n    return ";
     small.suffix = "\n";
-    CHECK(engine->build_prompt(small, &tokens).is_ok());
+    CHECK(engine->build_prompt(small, &tokens, &healed).is_ok());
+    CHECK(healed.empty());
     CHECK_EQ(tokens.size(), vocab.encode(small.prefix, false, false).size() + vocab.encode(small.suffix, false, false).size() + 3);
 }
 

@@ -236,6 +236,14 @@ int main() {
         r.max_tokens = 48;
         story.requests.push_back(r);
     }
+    // Token healing: the target alone re-types the backed-off token, then the stack goes on from there.
+    for (const char* p : {"Once upon a ti", "The little dog was sad bec"}) {
+        CompletionRequest r;
+        r.prompt = p;
+        r.max_tokens = 48;
+        r.heal = true;
+        story.requests.push_back(r);
+    }
     check_exact(story, "stories260K");
     test_shared_kv_geometry(stories, stories_q8);
     test_suppressed_tokens(stories);
@@ -260,6 +268,18 @@ int main() {
             r.suffix = text.substr(cut, 300);
             r.max_tokens = 48;
             code.requests.push_back(r);
+        }
+        // Healed: at the same cuts, and right after the indentation of a line (the cursor an editor most often has).
+        for (size_t i = 0; i < 2 && i < code.requests.size(); ++i) {
+            CompletionRequest r = code.requests[i];
+            r.heal = true;
+            code.requests.push_back(r);
+            const size_t line = r.prefix.rfind('\n');
+            const size_t indent_end = r.prefix.find_first_not_of(" \t", line + 1);
+            if (line != std::string::npos && indent_end != std::string::npos) {
+                r.prefix.resize(indent_end);
+                code.requests.push_back(r);
+            }
         }
         check_exact(code, "tiny-coder");
     } else {

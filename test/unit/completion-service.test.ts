@@ -60,6 +60,7 @@ describe('completion service', () => {
     assert.equal(r?.suffix, '\nprint(1)');
     assert.equal(r?.prompt, undefined);
     assert.equal(r?.timeBudgetMs, defaultSettings.timeBudgetMs);
+    assert.equal(r?.tokenHealing, true);
     assert.deepEqual(activity, ['started', 'finished']);
     assert.equal(s.last?.fromCache, false);
   });

@@ -28,6 +28,19 @@ describe('Engine (native addon)', function () {
     assert.ok(r.stats.decodeTokensPerSecond > 0);
   });
 
+  it('heals the prompt\'s last token on request: a word cut in half is finished', async () => {
+    const prompt = 'Once upon a time, there was a little gi';
+    const cut = await engine.complete({ prompt, maxTokens: 8, tokenHealing: true });
+    assert.ok(cut.text.startsWith('rl named Lily'), cut.text);
+    const asIs = await engine.complete({ prompt, maxTokens: 8 });
+    assert.equal(cut.promptTokens.length, asIs.promptTokens.length - 1);
+    assert.ok(!asIs.text.startsWith('rl'), asIs.text);
+    // The whole word: healing re-types it with one token and the completion is the plain one.
+    const whole = await engine.complete({ prompt: 'Once upon a time', maxTokens: 17, tokenHealing: true });
+    assert.deepEqual(whole.tokens.slice(1), GREEDY_IDS);
+    assert.ok(whole.text.startsWith(', there was a little girl named Lily.'), whole.text);
+  });
+
   it('reuses the cached prompt prefix and counts it', async () => {
     const r = await engine.complete({ prompt: 'Once upon a time', maxTokens: 4 });
     assert.equal(r.stats.reusedTokens, PROMPT_IDS.length - 1);

@@ -282,6 +282,7 @@ Napi::Value EngineWrap::complete(const Napi::CallbackInfo& info) {
         return reject(env, "complete(): prompt/prefix/suffix must be strings, maxTokens/timeBudgetMs numbers");
     }
     req.fim = o.Get("fim").ToBoolean().Value();
+    req.heal = o.Get("heal").ToBoolean().Value();
     if (!(max_tokens >= 0) || max_tokens > 1e6) return reject(env, "complete(): maxTokens must be in 0..1000000");
     req.max_tokens = static_cast<int32_t>(max_tokens);
     req.time_budget_ms = budget;

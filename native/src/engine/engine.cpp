@@ -180,11 +180,19 @@ void Engine::fit_fim_to_context(int32_t max_tokens, std::vector<int32_t>* prefix
     suffix->resize(static_cast<size_t>(keep_suf));
 }
 
-Status Engine::build_prompt(const CompletionRequest& request, std::vector<int32_t>* tokens) const {
+Status Engine::build_prompt(const CompletionRequest& request, std::vector<int32_t>* tokens, std::string* healed) const {
     const Vocab& vocab = model_.vocab;
     tokens->clear();
+    healed->clear();
+    // Token healing backs off the last token of the prompt's text, as long as keep_at_least tokens remain.
+    auto back_off = [&](std::vector<int32_t>* text, size_t keep_at_least) {
+        if (!request.heal || text->size() <= keep_at_least) return;
+        *healed = vocab.token_to_piece(text->back());
+        text->pop_back();
+    };
     if (!request.fim) {
         *tokens = vocab.encode(request.prompt, vocab.add_bos(), false);
+        back_off(tokens, 1);  // leaves the BOS token, or one token of text
     } else {
         if (!vocab.fim_supported()) {
             return Status::error("this model has no fill-in-the-middle tokens; send a plain prompt instead");
@@ -194,6 +202,7 @@ Status Engine::build_prompt(const CompletionRequest& request, std::vector<int32_
         auto pre = vocab.encode(request.prefix, false, false);
         auto suf = vocab.encode(request.suffix, false, false);
         fit_fim_to_context(request.max_tokens, &pre, &suf);
+        back_off(&pre, 0);
         if (vocab.add_bos() && vocab.bos_id() >= 0) tokens->push_back(vocab.bos_id());
         tokens->push_back(vocab.fim_pre_id());
         tokens->insert(tokens->end(), pre.begin(), pre.end());
@@ -242,7 +251,8 @@ Status Engine::complete_locked(const CompletionRequest& request, CompletionResul
     if (request.max_tokens < 0) return Status::error("maxTokens must not be negative");
 
     std::vector<int32_t>& prompt = result->prompt_tokens;
-    SPECQD_TRY(build_prompt(request, &prompt));
+    std::string owed;  // token healing: text the completion must start with, already in the document
+    SPECQD_TRY(build_prompt(request, &prompt, &owed));
     const int32_t n_prompt = static_cast<int32_t>(prompt.size());
     st.n_prompt = n_prompt;
     if (n_prompt >= n_ctx_) {
@@ -291,7 +301,10 @@ Status Engine::complete_locked(const CompletionRequest& request, CompletionResul
             reason = StopReason::EndOfGeneration;
             return false;
         }
-        result->text += vocab.token_to_piece(token);
+        const std::string piece = vocab.token_to_piece(token);
+        const size_t repaid = std::min(owed.size(), piece.size());  // the healing steps re-type `owed` first
+        owed.erase(0, repaid);
+        result->text.append(piece, repaid);
         size_t cut = std::string::npos;
         for (const std::string& s : request.stop) {
             if (s.empty()) continue;
@@ -314,7 +327,11 @@ Status Engine::complete_locked(const CompletionRequest& request, CompletionResul
     std::vector<int32_t> context = prompt;
     const auto t_decode = Clock::now();
     int why = 0;
-    const Status gst = stack_.generate(context, limits, pool_.get(), on_token, &why);
+    Status gst = heal(&context, owed, limits, on_token, &why);
+    if (gst && why == 1) {
+        limits.max_new = request.max_tokens - st.n_generated;
+        gst = stack_.generate(context, limits, pool_.get(), on_token, &why);
+    }
     st.decode_ms = ms_since(t_decode);
     // Checked after the work: the guard lets a pass over a vanished file finish on zeros, and this turns it into
     // an error instead of a nonsense completion. The caches hold nonsense too: forget them.
@@ -331,6 +348,39 @@ Status Engine::complete_locked(const CompletionRequest& request, CompletionResul
         default: reason = StopReason::ContextFull; break;
     }
     return finish(reason);
+}
+
+Status Engine::heal(std::vector<int32_t>* context, const std::string& owed, const GenerateLimits& limits,
+                    const std::function<bool(int32_t)>& on_token, int* reason) {
+    // One token at a time at the target, outside the speculation stack: the constraint changes which token is
+    // "greedy", so drafts could not be judged by the plain argmax. These are one or two steps per request, and
+    // every stack takes the same ones, so the stack's output stays the target's own.
+    ModelLevel& target = stack_.target();
+    *reason = 1;
+    for (int32_t produced = 0; !owed.empty(); ++produced) {
+        if (produced >= limits.max_new) return Status::ok();
+        if (limits.cancel && limits.cancel->load(std::memory_order_relaxed)) {
+            *reason = 2;
+            return Status::ok();
+        }
+        if (Clock::now() >= limits.deadline) {
+            *reason = 3;
+            return Status::ok();
+        }
+        if (target.n_ctx() - target.n_past() - 1 < 0) {  // no position left after context->back()
+            *reason = 4;
+            return Status::ok();
+        }
+        int32_t token = -1;
+        SPECQD_TRY(target.choose_among(context->back(), model_.vocab.tokens_beginning(owed), pool_.get(), &token));
+        target.keep(static_cast<int32_t>(context->size()));
+        context->push_back(token);
+        if (!on_token(token)) {  // takes the token's text off `owed`
+            *reason = 0;
+            return Status::ok();
+        }
+    }
+    return Status::ok();
 }
 
 Status Engine::evaluate(const std::vector<int32_t>& tokens, std::vector<PositionPrediction>* out,

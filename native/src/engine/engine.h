@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -50,6 +51,13 @@ struct CompletionRequest {
     std::string prefix;
     std::string suffix;
     int32_t max_tokens = 128;
+    // Token healing: back off the prompt's last token (of the prefix, for FIM) and let the model choose how its
+    // text goes on, among the tokens that begin with that text or that it begins with. A prompt cut at a cursor
+    // (mid-word, right after indentation, after "return ") ends in a token the model rarely saw at that place —
+    // "\n    " where the text it learned has "\n   " + " return" — and a model steered by it writes worse, or
+    // stops. The backed-off text is already in the document: it is not part of `text`, though the tokens that
+    // re-typed it are in `tokens` and count as generated (and against max_tokens).
+    bool heal = false;
     std::vector<std::string> stop;          // stop strings: the text ends before the first one found
     double time_budget_ms = 0;              // 0: none; else stop generating once this much time has passed
     const std::atomic<bool>* cancel = nullptr;
@@ -113,8 +121,9 @@ public:
     int32_t threads() const { return pool_ ? pool_->n_threads() : 1; }
 
     // The tokens a request's prompt becomes (BOS, FIM markers per the model's tokenizer). A FIM prompt is fitted
-    // to the context (fit_fim_to_context); a plain prompt that does not fit is refused.
-    Status build_prompt(const CompletionRequest& request, std::vector<int32_t>* tokens) const;
+    // to the context (fit_fim_to_context); a plain prompt that does not fit is refused. With request.heal, the last
+    // token of the prompt text is left out and its text goes to *healed (empty when nothing was backed off).
+    Status build_prompt(const CompletionRequest& request, std::vector<int32_t>* tokens, std::string* healed) const;
     // Drops the prefix's first and the suffix's last tokens until both fit the context with room for the
     // completion: the tokens nearest the cursor stay.
     void fit_fim_to_context(int32_t max_tokens, std::vector<int32_t>* prefix, std::vector<int32_t>* suffix) const;
@@ -130,6 +139,11 @@ private:
     Status complete_locked(const CompletionRequest& request, CompletionResult* result);
     Status evaluate_locked(const std::vector<int32_t>& tokens, std::vector<PositionPrediction>* out,
                            const std::atomic<bool>* cancel);
+    // Token healing (CompletionRequest::heal): the target alone generates, each token the best of those that agree
+    // with `owed`, until on_token has taken all of `owed` off (it must: the loop ends when `owed` is empty). Stops
+    // as SpecStack::generate does; *reason 1 means the budget is not spent and generation goes on.
+    Status heal(std::vector<int32_t>* context, const std::string& owed, const GenerateLimits& limits,
+                const std::function<bool(int32_t)>& on_token, int* reason);
     // Drops every level's KV cache (the next request prefills from scratch).
     void forget_caches();
     // Fails when a model file was truncated or overwritten under the engine (see base/mapped-file.h).

@@ -135,6 +135,22 @@ Status ModelLevel::verify(int32_t last, const std::vector<int32_t>& draft, Threa
     return Status::ok();
 }
 
+Status ModelLevel::choose_among(int32_t last, const std::vector<int32_t>& allowed, ThreadPool* pool,
+                                int32_t* chosen) {
+    if (allowed.empty()) return Status::error("no token may come next");
+    std::vector<int32_t> top1;
+    SPECQD_TRY(verify(last, {}, pool, &top1, nullptr));
+    const float* row = logits_.data();  // verify() left the row as computed (suppressed tokens at -inf)
+    int32_t best = -1;
+    for (int32_t id : allowed) {
+        if (id < 0 || id >= n_vocab()) continue;
+        if (best < 0 || row[id] > row[best]) best = id;
+    }
+    if (best < 0) return Status::error("no token may come next");
+    *chosen = best;
+    return Status::ok();
+}
+
 // ---- NgramLevel ----
 
 void NgramLevel::propose(const std::vector<int32_t>& context, int32_t max_n, std::vector<int32_t>* out) const {

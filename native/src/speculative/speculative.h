@@ -74,6 +74,10 @@ public:
     // non-null) of each of the draft.size() + 1 rows. Appends them to the cache; call keep() after.
     Status verify(int32_t last, const std::vector<int32_t>& draft, ThreadPool* pool, std::vector<int32_t>* top1,
                   std::vector<float>* confidence);
+    // verify() without a draft, choosing among `allowed` (ascending ids) instead of the whole vocabulary: the
+    // highest logit, the lowest id on ties. The constrained steps of token healing (engine.cpp). Fails when
+    // `allowed` is empty.
+    Status choose_among(int32_t last, const std::vector<int32_t>& allowed, ThreadPool* pool, int32_t* chosen);
     // Rolls the cache back to its first n positions.
     void keep(int32_t n);
     int32_t n_past() const { return kv_.n_past; }

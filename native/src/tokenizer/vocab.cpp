@@ -785,4 +785,17 @@ std::string Vocab::decode(std::span<const int32_t> ids, bool render_special) con
     return text;
 }
 
+std::vector<int32_t> Vocab::tokens_beginning(std::string_view text) const {
+    std::vector<int32_t> out;
+    if (text.empty()) return out;
+    for (int32_t id = 0; id < n_tokens(); ++id) {
+        const TokenType t = types_[id];
+        if (t == TokenType::CONTROL || t == TokenType::UNKNOWN || t == TokenType::UNUSED) continue;
+        const std::string_view piece = pieces_[id];
+        if (piece.empty()) continue;
+        if (piece.size() >= text.size() ? piece.starts_with(text) : text.starts_with(piece)) out.push_back(id);
+    }
+    return out;
+}
+
 }  // namespace specqd

@@ -102,6 +102,10 @@ public:
     // (then as their text); unused tokens and ids out of range render as nothing. No space is stripped.
     std::string decode(std::span<const int32_t> ids, bool render_special = false) const;
     std::string token_to_piece(int32_t id, bool render_special = false) const;
+    // The tokens a text beginning with `text` can start with: those whose bytes begin with `text` or are a non-empty
+    // beginning of it; control, unknown and unused tokens never. Ascending ids; none for an empty text. Token healing
+    // (engine.h) chooses among them.
+    std::vector<int32_t> tokens_beginning(std::string_view text) const;
 
     // The token's text as stored in the file ("▁the", "Ġthe", "<0x0A>"); empty for an id out of range.
     const std::string& token_text(int32_t id) const;
