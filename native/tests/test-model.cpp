@@ -65,6 +65,10 @@ void test_greedy_matches_llama_cpp() {
     CHECK(engine->complete(stop, &stopped).is_ok());
     CHECK(stopped.text == ", there was a little girl named ");
     CHECK(stopped.stop_reason == StopReason::StopString);
+    // A stop string across the boundary of two tokens (" girl" + " named"), and the earliest of several.
+    stop.stop = {"Lily", "rl n"};
+    CHECK(engine->complete(stop, &stopped).is_ok());
+    CHECK_MSG(stopped.text == ", there was a little gi", stopped.text);
 
     // A cancelled request returns promptly with a cancelled reason; the engine stays usable.
     std::atomic<bool> cancel{true};

@@ -304,11 +304,13 @@ Status Engine::complete_locked(const CompletionRequest& request, CompletionResul
         const std::string piece = vocab.token_to_piece(token);
         const size_t repaid = std::min(owed.size(), piece.size());  // the healing steps re-type `owed` first
         owed.erase(0, repaid);
+        const size_t old_size = result->text.size();
         result->text.append(piece, repaid);
         size_t cut = std::string::npos;
         for (const std::string& s : request.stop) {
             if (s.empty()) continue;
-            const size_t at = result->text.find(s);
+            // Earlier text held no stop string: only one that ends in the new piece can be new.
+            const size_t at = result->text.find(s, old_size >= s.size() ? old_size - s.size() + 1 : 0);
             if (at != std::string::npos) cut = std::min(cut, at);
         }
         if (cut != std::string::npos) {
