@@ -4,8 +4,9 @@ FIM sample (PSM, Qwen2.5-Coder order):  <|fim_prefix|> pre <|fim_suffix|> suf <|
 Prefix, suffix and middle are cut at *character* positions and tokenized separately, as an editor prompt is.
 Cursor positions are drawn so that the model sees the cursors an editor produces (issue 4, point 5):
 uniform, right after the indentation of a line, in the middle of an identifier, at end of line, at column 0.
-A share of FIM samples has an empty suffix: that is how plain left-to-right completion is prompted
-(always FIM format), and an empty middle teaches "nothing to insert -> <|endoftext|> at once".
+A share of FIM samples has an empty suffix and the whole rest of the window as middle: that is how plain
+left-to-right completion is prompted (always FIM format). Elsewhere an empty middle teaches "nothing to insert
+-> <|endoftext|> at once".
 """
 import bisect
 import random
@@ -85,10 +86,21 @@ class Sampler:
     def fim(self, ctx=None):
         ctx = ctx or self.ctx
         r, tok = self.rng, self.tok
-        w, _ = self.window(self.doc(), int(CHARS_PER_TOKEN * ctx))
+        w, at_end = self.window(self.doc(), int(CHARS_PER_TOKEN * ctx))
         if len(w) < 8:
             return self.plain(ctx)
         a = self.cursor(w)
+        budget = ctx + 1 - 3
+        if r.random() < 0.15 and (at_end or w[a:].strip()):
+            # Plain completion prompted in FIM form (empty suffix): the middle is everything after the cursor and
+            # ends in <|endoftext|> only where the file ends. (A short middle + <|endoftext|> here taught the
+            # model to stop at once at the end of a file, which is exactly where an editor asks it to go on.)
+            P, M = tok.encode(w[:a]), tok.encode(w[a:])
+            if at_end:
+                M.append(tok.eot)
+            ps = min(len(P), max(budget // 2, budget - len(M)))
+            P = P[len(P) - ps:]
+            return [tok.fim_pre] + P + [tok.fim_suf, tok.fim_mid] + M[:budget - ps]
         eol = w.find('\n', a)
         eol = len(w) if eol < 0 else eol
         k = r.random()
@@ -105,12 +117,9 @@ class Sampler:
                 b += 1
         else:                                          # random span
             b = min(len(w), a + int(r.expovariate(1 / 120)))
-        pre, mid, suf = w[:a], w[a:b], w[b:]
-        if r.random() < 0.15:
-            suf = ''                                   # plain completion, prompted in FIM form
-        P, S, M = tok.encode(pre), tok.encode(suf), tok.encode(mid)
-        M.append(tok.eot)
-        budget = ctx + 1 - 3
+        P, S, M = tok.encode(w[:a]), tok.encode(w[b:]), tok.encode(w[a:b])
+        if b < len(w) or at_end:                      # a middle that reaches a cut window's end goes on
+            M.append(tok.eot)
         if len(M) > budget // 2:
             M = M[:budget // 2]
         room = budget - len(M)
