@@ -49,8 +49,7 @@ describe('SpecQD in the extension host', () => {
 
   it('shows real ghost text from the engine and accepts it', async () => {
     const before = 'def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n    ';
-    const text = await acceptGhostText(before);
-    const last = api.service.last;
+    const { text, offered: last } = await acceptGhostText(before, () => api.service.last);
     assert.ok(last?.text, 'the service produced a completion');
     assert.equal(text, before + last.text, 'the accepted text is the engine completion');
     const result = last.result ?? undefined;

@@ -60,8 +60,7 @@ describe('SpecQD installed from its VSIX', () => {
 
   it('completes code on the fixture model (ghost text accepted)', async () => {
     const before = 'def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n    ';
-    const text = await acceptGhostText(before);
-    const last = api.service.last;
+    const { text, offered: last } = await acceptGhostText(before, () => api.service.last);
     assert.ok(last?.text, 'the service produced a completion');
     assert.equal(text, before + last.text, 'the accepted text is the engine completion');
     assert.ok((last.result?.stats.generatedTokens ?? 0) > 0, 'the engine generated tokens');
