@@ -54,7 +54,7 @@ struct CompletionRequest {
     // Token healing: back off the prompt's last token (of the prefix, for FIM) and let the model choose how its
     // text goes on, among the tokens that begin with that text or that it begins with. A prompt cut at a cursor
     // (mid-word, right after indentation, after "return ") ends in a token the model rarely saw at that place —
-    // "\n    " where the text it learned has "\n   " + " return" — and a model steered by it writes worse, or
+    // a lone "    " where the text it learned has "   " + " return" — and a model steered by it writes worse, or
     // stops. The backed-off text is already in the document: it is not part of `text`, though the tokens that
     // re-typed it are in `tokens` and count as generated (and against max_tokens).
     bool heal = false;
