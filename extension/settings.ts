@@ -23,6 +23,8 @@ export interface Settings {
   threads: number;
   /** 0: the model's training context (the engine caps it). */
   contextLength: number;
+  /** Read weights in place from a memory map instead of a copy in memory (EngineOptions.mapWeights). */
+  mapWeights: boolean;
   prefixLines: number;
   suffixLines: number;
   maxTokens: number;
@@ -40,6 +42,7 @@ export const defaultSettings: Settings = {
   levels: ['target', 'mxfp4', 'draft', 'ngram'],
   threads: 0,
   contextLength: 0,
+  mapWeights: false,
   prefixLines: 256,
   suffixLines: 64,
   maxTokens: 128,
@@ -140,6 +143,7 @@ export function parseSettings(get: SettingGetter): ParsedSettings {
     levels,
     threads: int('threads', d.threads, 0, 256),
     contextLength: int('contextLength', d.contextLength, 0, 131072),
+    mapWeights: bool('mapWeights', d.mapWeights),
     prefixLines: int('prefixLines', d.prefixLines, 0, 10000),
     suffixLines: int('suffixLines', d.suffixLines, 0, 10000),
     maxTokens: int('maxTokens', d.maxTokens, 1, 4096),
@@ -169,6 +173,7 @@ export function engineOptionsFrom(settings: Settings): EngineOptions | undefined
     target: settings.targetModel,
     ...(settings.threads > 0 ? { threads: settings.threads } : {}),
     ...(settings.contextLength > 0 ? { contextLength: settings.contextLength } : {}),
+    ...(settings.mapWeights ? { mapWeights: true } : {}),
     ...(settings.draftModel !== '' && levels.includes('draft') ? { draft: settings.draftModel } : {}),
     ...(settings.mxfp4.kind === 'path' && levels.includes('mxfp4') ? { mxfp4: settings.mxfp4.path } : {}),
     levels,

@@ -13,7 +13,7 @@ const USAGE = `usage:
       describe a GGUF model file
   specqd complete --model M.gguf (--prompt TEXT | --prefix-file F --suffix-file F)
                   [--max-tokens N] [--threads T] [--context N] [--stop S] [--json]
-                  [--levels target,draft,ngram] [--draft D.gguf] [--fixed-drafts] [--own-kv]
+                  [--levels target,draft,ngram] [--draft D.gguf] [--fixed-drafts] [--own-kv] [--mmap]
       greedy completion; prints the text, then token ids and speed (or everything as JSON)
   specqd convert <in.gguf> <out.gguf> --type f32|f16|bf16|q8_0 [--keep-head]
       copy a model with its weight matrices cast to another type (atomic write)
@@ -161,6 +161,7 @@ async function runComplete(args: string[]): Promise<number> {
     draft: { kind: 'string' },
     'fixed-drafts': { kind: 'flag' },
     'own-kv': { kind: 'flag' },
+    mmap: { kind: 'flag' },
   });
   if (positional.length > 0) throw new UsageError(`unexpected argument '${positional[0]}'`);
   const model = options.get('model');
@@ -182,6 +183,7 @@ async function runComplete(args: string[]): Promise<number> {
       : {}),
     ...(typeof options.get('draft') === 'string' ? { draft: options.get('draft') as string } : {}),
     ...(options.get('fixed-drafts') ? { adaptiveDrafts: false } : {}),
+    ...(options.get('mmap') ? { mapWeights: true } : {}),
     ...(options.get('own-kv') ? { shareKv: false } : {}),
   });
   try {

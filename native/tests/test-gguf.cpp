@@ -1,7 +1,14 @@
-// GGUF reader and writer: the shared stories260K model, writer round trips, and refusal of damaged files.
+// GGUF reader and writer: the shared stories260K model, writer round trips, refusal of damaged files, and the two
+// ways a file's bytes are held (a memory map, or a copy on huge pages).
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <utility>
+#include <vector>
 
+#include "base/huge-page-buffer.h"
+#include "base/mapped-file.h"
 #include "check.h"
 #include "gguf/gguf-reader.h"
 #include "gguf/gguf-writer.h"
@@ -301,9 +308,74 @@ void test_refuses_damaged_files() {
     CHECK(refused_with(bad, "dimension 0"));
 }
 
+// HugePageBuffer: zero-filled, 2 MiB-aligned (what a huge page needs), and moving it keeps the bytes in place (the
+// model's weight views point into it).
+void test_huge_page_buffer() {
+    HugePageBuffer empty;
+    CHECK(empty.allocate(0).is_ok());
+    CHECK(empty.data() == nullptr && empty.size() == 0);
+
+    HugePageBuffer b;
+    const uint64_t n = (uint64_t{3} << 20) + 17;  // not a whole number of huge pages
+    CHECK(b.allocate(n).is_ok());
+    CHECK(b.data() != nullptr && b.size() == n);
+    CHECK_EQ(reinterpret_cast<uintptr_t>(b.data()) % (uintptr_t{2} << 20), 0u);
+    bool zero = true;
+    for (uint64_t i = 0; i < n; i += 4093) zero = zero && b.data()[i] == 0;
+    CHECK(zero && b.data()[n - 1] == 0);
+    b.data()[n - 1] = 7;
+    uint8_t* where = b.data();
+    HugePageBuffer moved(std::move(b));
+    CHECK(moved.data() == where && moved.data()[n - 1] == 7 && b.data() == nullptr);
+    b = std::move(moved);
+    CHECK(b.data() == where && b.size() == n && moved.size() == 0);
+    // An impossible size fails with a message instead of throwing or crashing.
+    HugePageBuffer huge;
+    const Status st = huge.allocate(uint64_t{1} << 62);
+    CHECK(!st.is_ok() && st.message().find("cannot allocate") != std::string::npos);
+    CHECK(huge.data() == nullptr);
+}
+
+// A copied file holds exactly the file's bytes, as the map does; GGUF parsing over either gives the same tensors.
+void test_copied_file_equals_mapped_file() {
+    std::ifstream in(kStories, std::ios::binary);
+    const std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    MappedFile mapped, copied;
+    CHECK(mapped.open(kStories, FileResidency::kMapped).is_ok());
+    CHECK(copied.open(kStories, FileResidency::kCopied).is_ok());
+    CHECK_EQ(copied.size(), bytes.size());
+    CHECK(copied.data() != mapped.data());
+    CHECK(copied.size() == mapped.size() && std::memcmp(copied.data(), bytes.data(), bytes.size()) == 0);
+    CHECK(std::memcmp(mapped.data(), bytes.data(), bytes.size()) == 0);
+    CHECK(!copied.damaged());
+
+    GgufFile a, b;
+    CHECK(a.open(kStories, FileResidency::kMapped).is_ok());
+    CHECK(b.open(kStories, FileResidency::kCopied).is_ok());
+    CHECK_EQ(a.tensors().size(), b.tensors().size());
+    for (size_t i = 0; i < a.tensors().size() && i < b.tensors().size(); ++i) {
+        const TensorInfo& x = a.tensors()[i];
+        const TensorInfo& y = b.tensors()[i];
+        CHECK(x.name == y.name && x.n_bytes == y.n_bytes && x.data != y.data);
+        CHECK(std::memcmp(x.data, y.data, x.n_bytes) == 0);
+    }
+
+    // The same errors either way: a missing file, a directory; an empty file holds nothing.
+    MappedFile m;
+    const Status missing = m.open("/nonexistent/model.gguf", FileResidency::kCopied);
+    CHECK(!missing.is_ok() && missing.message().find("/nonexistent/model.gguf") != std::string::npos);
+    CHECK(!m.open("/tmp", FileResidency::kCopied).is_ok());
+    test_util::TempDir dir;
+    { std::ofstream(dir.file("empty")); }
+    CHECK(m.open(dir.file("empty"), FileResidency::kCopied).is_ok());
+    CHECK(m.size() == 0 && m.data() == nullptr);
+}
+
 }  // namespace
 
 int main() {
+    test_huge_page_buffer();
+    test_copied_file_equals_mapped_file();
     test_reads_stories260k();
     test_writer_round_trip();
     test_rewrite_stories260k();

@@ -1,5 +1,6 @@
 // Bad things that happen to a loaded engine: its model file truncated or overwritten in place while mapped (which
-// would otherwise raise SIGBUS and kill the editor's extension host), and too little memory for a load.
+// would otherwise raise SIGBUS and kill the editor's extension host) or after it was copied into memory, and too
+// little memory for a load.
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -21,21 +22,31 @@ using namespace specqd;
 
 namespace {
 
-// An engine over a fresh copy of stories260K at dir/name, so the test may damage or delete the file.
-std::unique_ptr<Engine> load_copy(const test_util::TempDir& dir, const std::string& name, int threads) {
+// An engine over a fresh copy of stories260K at dir/name, so the test may damage or delete the file. `map_weights`:
+// read the weights in place from a memory map (else the engine's default, a copy in memory).
+std::unique_ptr<Engine> load_copy(const test_util::TempDir& dir, const std::string& name, int threads,
+                                  bool map_weights) {
     const std::string copy = dir.file(name);
     std::filesystem::copy_file(check::shared_path("models/stories260K.gguf"), copy);
     EngineOptions o;
     o.target = copy;
     o.threads = threads;
     o.context_length = 256;
+    o.map_weights = map_weights;
     return test_engine::load(o);
 }
 
-void test_truncated_while_loaded() {
+void truncate_file(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_WRONLY);
+    CHECK(fd >= 0);
+    CHECK(::ftruncate(fd, 4096) == 0);
+    ::close(fd);
+}
+
+void test_truncated_while_mapped() {
     test_util::TempDir dir;
     const std::string copy = dir.file("model.gguf");
-    std::unique_ptr<Engine> engine = load_copy(dir, "model.gguf", 2);
+    std::unique_ptr<Engine> engine = load_copy(dir, "model.gguf", 2, /*map_weights=*/true);
     if (!engine) return;
     CompletionRequest req;
     req.prompt = "Once upon a time";
@@ -44,10 +55,7 @@ void test_truncated_while_loaded() {
     CHECK(engine->complete(req, &r).is_ok());
 
     // Another program truncates the file in place (as `cp other.gguf model.gguf` or a failed download would).
-    const int fd = ::open(copy.c_str(), O_WRONLY);
-    CHECK(fd >= 0);
-    CHECK(::ftruncate(fd, 4096) == 0);
-    ::close(fd);
+    truncate_file(copy);
 
     // The next request must not crash the process: it fails with a message that says what happened.
     req.prompt = "The dog";  // a new prompt, so weights are read again
@@ -58,7 +66,7 @@ void test_truncated_while_loaded() {
     CHECK(!engine->complete(req, &r).is_ok());
 
     // A fresh engine on an intact file works, in the same process.
-    std::unique_ptr<Engine> fresh = load_copy(dir, "fresh.gguf", 2);
+    std::unique_ptr<Engine> fresh = load_copy(dir, "fresh.gguf", 2, /*map_weights=*/true);
     if (fresh) {
         CompletionResult ok;
         req.prompt = "Once upon a time";
@@ -67,10 +75,32 @@ void test_truncated_while_loaded() {
     }
 }
 
+// Weights copied into memory (the default) no longer depend on the file: truncating it changes nothing, and the
+// engine goes on answering exactly as before.
+void test_truncated_after_copy() {
+    test_util::TempDir dir;
+    std::unique_ptr<Engine> engine = load_copy(dir, "model.gguf", 2, /*map_weights=*/false);
+    if (!engine) return;
+    CompletionRequest req;
+    req.prompt = "Once upon a time";
+    req.max_tokens = 16;
+    CompletionResult before, after;
+    CHECK(engine->complete(req, &before).is_ok());
+    truncate_file(dir.file("model.gguf"));
+    req.prompt = "The dog";  // a new prompt first, so the weights are read again
+    CompletionResult other;
+    CHECK(engine->complete(req, &other).is_ok());
+    req.prompt = "Once upon a time";
+    const Status st = engine->complete(req, &after);
+    CHECK_MSG(st.is_ok(), st.message());
+    CHECK(after.tokens == before.tokens);
+    CHECK(before.tokens.size() == 16 && before.tokens[0] == 432);
+}
+
 void test_deleted_while_loaded() {
     // Deleting (unlinking) a mapped file is harmless: the mapping keeps the data alive.
     test_util::TempDir dir;
-    std::unique_ptr<Engine> engine = load_copy(dir, "model.gguf", 1);
+    std::unique_ptr<Engine> engine = load_copy(dir, "model.gguf", 1, /*map_weights=*/true);
     if (!engine) return;
     std::filesystem::remove(dir.file("model.gguf"));
     CompletionRequest req;
@@ -176,7 +206,7 @@ void test_out_of_memory_at_every_step_of_a_load() {
         o.threads = 1;
         o.context_length = 256;
         o.levels = {"target", "mxfp4", "ngram"};
-        const char* stages[] = {"cannot map", "while loading", "buffers of level \"target\"", "MXFP4 copy",
+        const char* stages[] = {"into memory", "while loading", "buffers of level \"target\"", "MXFP4 copy",
                                 "buffers of level \"mxfp4\""};
         int failed_at[std::size(stages)] = {};
         const uint64_t base = address_space_in_use();
@@ -221,7 +251,8 @@ int main() {
         test_out_of_memory_for_the_context();
         test_out_of_memory_at_every_step_of_a_load();
     }
-    test_truncated_while_loaded();
+    test_truncated_while_mapped();
+    test_truncated_after_copy();
     test_deleted_while_loaded();
     return check::summary("test-robustness");
 }

@@ -1,6 +1,8 @@
 // The engine through the addon on stories260K: llama.cpp's greedy ids, prefix reuse, cancellation, bad input.
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { Engine } from '../../extension/engine';
@@ -116,6 +118,31 @@ describe('Engine (native addon)', function () {
       assert.equal(stacked.stats().levels.length, 2);
     } finally {
       stacked.close();
+    }
+  });
+
+  it('copies the weights into memory by default, and maps the file with mapWeights; same tokens', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'specqd-map-'));
+    const file = path.join(dir, 'stories-copy.gguf');
+    fs.copyFileSync(stories260K, file);
+    const mapsName = (): boolean => fs.readFileSync('/proc/self/maps', 'utf8').includes(file);
+    const copied = await Engine.load({ target: file, threads: 1, contextLength: 256 });
+    const mapped = await Engine.load({ target: file, threads: 1, contextLength: 256, mapWeights: true });
+    try {
+      const a = await copied.complete({ prompt: 'Once upon a time', maxTokens: 16 });
+      const b = await mapped.complete({ prompt: 'Once upon a time', maxTokens: 16 });
+      assert.deepEqual(a.tokens, GREEDY_IDS);
+      assert.deepEqual(b.tokens, GREEDY_IDS);
+      if (process.platform === 'linux') {
+        assert.equal(mapsName(), true, 'the mapped engine maps the file');
+        mapped.close();
+        await new Promise((resolve) => setTimeout(resolve, 100));  // close frees the model once its requests end
+        assert.equal(mapsName(), false, 'the copying engine keeps no map of the file');
+      }
+    } finally {
+      copied.close();
+      mapped.close();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 

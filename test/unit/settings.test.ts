@@ -24,7 +24,7 @@ describe('settings', () => {
   it('reads every key', () => {
     const { settings, problems } = from({
       enabled: false, languages: { markdown: false }, targetModel: '/m/t.gguf', draftModel: '/m/d.gguf', mxfp4: 'off',
-      levels: ['target', 'ngram'], threads: 4, contextLength: 2048, prefixLines: 100, suffixLines: 10, maxTokens: 64,
+      levels: ['target', 'ngram'], threads: 4, contextLength: 2048, mapWeights: true, prefixLines: 100, suffixLines: 10, maxTokens: 64,
       maxLines: 5, debounceMs: 0, timeBudgetMs: 300,
     });
     assert.deepEqual(problems, []);
@@ -36,6 +36,7 @@ describe('settings', () => {
     assert.deepEqual(settings.levels, ['target', 'ngram']);
     assert.equal(settings.threads, 4);
     assert.equal(settings.contextLength, 2048);
+    assert.equal(settings.mapWeights, true);
     assert.equal(settings.prefixLines, 100);
     assert.equal(settings.suffixLines, 10);
     assert.equal(settings.maxTokens, 64);
@@ -96,6 +97,9 @@ describe('settings', () => {
     assert.equal(engineOptionsKey(a), engineOptionsKey(b));
     const c = engineOptionsFrom(from({ targetModel: '/m.gguf', threads: 3 }).settings);
     assert.notEqual(engineOptionsKey(a), engineOptionsKey(c));
+    const mapped = engineOptionsFrom(from({ targetModel: '/m.gguf', threads: 2, mapWeights: true }).settings);
+    assert.deepEqual(mapped, { ...a, mapWeights: true });
+    assert.notEqual(engineOptionsKey(a), engineOptionsKey(mapped));
     assert.equal(engineOptionsKey(undefined), '');
   });
 

@@ -91,7 +91,8 @@ MappedFile::MappedFile(MappedFile&& other) noexcept
     : data_(std::exchange(other.data_, nullptr)),
       size_(std::exchange(other.size_, 0)),
       path_(std::move(other.path_)),
-      region_(std::exchange(other.region_, -1)) {}
+      region_(std::exchange(other.region_, -1)),
+      copy_(std::move(other.copy_)) {}
 
 MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
     if (this != &other) {
@@ -100,11 +101,12 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
         size_ = std::exchange(other.size_, 0);
         path_ = std::move(other.path_);
         region_ = std::exchange(other.region_, -1);
+        copy_ = std::move(other.copy_);
     }
     return *this;
 }
 
-Status MappedFile::open(const std::string& path) {
+Status MappedFile::open(const std::string& path, FileResidency residency) {
     close();
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return Status::error("cannot open '" + path + "': " + std::strerror(errno));
@@ -120,6 +122,12 @@ Status MappedFile::open(const std::string& path) {
     }
     path_ = path;
     size_ = static_cast<uint64_t>(st.st_size);
+    if (size_ > 0 && residency == FileResidency::kCopied) {
+        const Status st_copy = read_copy(fd);
+        ::close(fd);
+        if (!st_copy) close();
+        return st_copy;
+    }
     if (size_ > 0) {
         void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
         if (p == MAP_FAILED) {
@@ -135,6 +143,25 @@ Status MappedFile::open(const std::string& path) {
     return Status::ok();
 }
 
+Status MappedFile::read_copy(int fd) {
+    SPECQD_TRY(copy_.allocate(size_).with_context("reading '" + path_ + "' into memory"));
+    // Chunks of 64 MiB: one call per chunk is plenty, and a read that size never hits the per-call limits.
+    constexpr uint64_t kChunk = uint64_t{64} << 20;
+    for (uint64_t done = 0; done < size_;) {
+        const uint64_t want = size_ - done < kChunk ? size_ - done : kChunk;
+        const ssize_t n = ::pread(fd, copy_.data() + done, static_cast<size_t>(want), static_cast<off_t>(done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return Status::error("cannot read '" + path_ + "': " + std::strerror(errno));
+        if (n == 0) {
+            return Status::error("'" + path_ + "' changed while it was being read (it ended at byte " +
+                                 std::to_string(done) + " of " + std::to_string(size_) + ")");
+        }
+        done += static_cast<uint64_t>(n);
+    }
+    data_ = copy_.data();
+    return Status::ok();
+}
+
 bool MappedFile::damaged() const {
     return region_ >= 0 && g_regions[region_].damaged.load(std::memory_order_acquire);
 }
@@ -142,7 +169,8 @@ bool MappedFile::damaged() const {
 void MappedFile::close() {
     unregister_region(region_);
     region_ = -1;
-    if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
+    if (data_ != nullptr && copy_.data() == nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
+    copy_.release();
     data_ = nullptr;
     size_ = 0;
 }

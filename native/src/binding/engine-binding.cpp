@@ -353,6 +353,7 @@ Napi::Value load_engine(const Napi::CallbackInfo& info) {
     options.mxfp4_keep_head = o.Get("mxfp4KeepHead").ToBoolean().Value();
     Napi::Value adaptive = o.Get("adaptiveDrafts");
     if (adaptive.IsBoolean()) options.adaptive_drafts = adaptive.As<Napi::Boolean>().Value();
+    options.map_weights = o.Get("mapWeights").ToBoolean().Value();
     Napi::Value share_kv = o.Get("shareKv");
     if (share_kv.IsBoolean()) options.share_kv = share_kv.As<Napi::Boolean>().Value();
     auto* worker = new LoadWorker(env, std::move(options));

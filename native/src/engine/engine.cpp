@@ -28,6 +28,10 @@ bool same_tokenizer(const Vocab& a, const Vocab& b) {
     return true;
 }
 
+FileResidency weight_residency(const EngineOptions& options) {
+    return options.map_weights ? FileResidency::kMapped : FileResidency::kCopied;
+}
+
 }  // namespace
 
 const char* stop_reason_name(StopReason r) {
@@ -49,7 +53,7 @@ Status Engine::load(const EngineOptions& options, std::unique_ptr<Engine>* out) 
     // half-built engine, and a later load starts afresh.
     return run_guarded("while loading '" + options.target + "'", [&]() -> Status {
         std::unique_ptr<Engine> e(new Engine());
-        SPECQD_TRY(model_load(options.target, &e->model_));
+        SPECQD_TRY(model_load(options.target, &e->model_, weight_residency(options)));
         const ModelHparams& hp = e->model_.hparams;
         int32_t threads = options.threads;
         if (threads <= 0) {
@@ -92,7 +96,7 @@ Status Engine::build_stack(const EngineOptions& options) {
         } else if (name == "draft") {
             if (options.draft.empty()) return Status::error("the \"draft\" level needs a draft model");
             draft_model_ = std::make_unique<Model>();
-            SPECQD_TRY(model_load(options.draft, draft_model_.get()).with_context("draft model"));
+            SPECQD_TRY(model_load(options.draft, draft_model_.get(), weight_residency(options)).with_context("draft model"));
             if (!same_tokenizer(model_.vocab, draft_model_->vocab)) {
                 return Status::error("the draft model's tokenizer differs from the target's; a draft must share it");
             }
@@ -139,7 +143,7 @@ Status Engine::build_mxfp4_weights(const EngineOptions& options) {
         SPECQD_TRY(cast.with_context("building the MXFP4 copy"));
     } else {
         mxfp4_model_ = std::make_unique<Model>();
-        SPECQD_TRY(model_load(options.mxfp4, mxfp4_model_.get()).with_context("MXFP4 model"));
+        SPECQD_TRY(model_load(options.mxfp4, mxfp4_model_.get(), weight_residency(options)).with_context("MXFP4 model"));
         const ModelHparams& a = model_.hparams;
         const ModelHparams& b = mxfp4_model_->hparams;
         if (a.n_embd != b.n_embd || a.n_layer != b.n_layer || a.n_ff != b.n_ff || a.n_head != b.n_head ||

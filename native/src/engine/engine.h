@@ -41,6 +41,9 @@ struct EngineOptions {
     // "off" refuses the level. Only read when levels contains "mxfp4".
     std::string mxfp4 = "auto";
     bool mxfp4_keep_head = false;
+    // Read the model files' weights in place from a memory map instead of copying them into memory on huge pages
+    // (base/mapped-file.h): less memory when several processes load the same files, slower decode.
+    bool map_weights = false;
 };
 
 struct CompletionRequest {

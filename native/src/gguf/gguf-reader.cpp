@@ -245,8 +245,8 @@ GgufArray GgufArray::of_i32(const std::vector<int32_t>& values) {
 
 // ---- GgufFile ----
 
-Status GgufFile::open(const std::string& path) {
-    SPECQD_TRY(map_.open(path));
+Status GgufFile::open(const std::string& path, FileResidency residency) {
+    SPECQD_TRY(map_.open(path, residency));
     Status status = [&]() -> Status {
         Cursor cur(map_.data(), map_.size());
 

@@ -95,7 +95,8 @@ struct TensorInfo {
 
 class GgufFile {
 public:
-    Status open(const std::string& path);
+    // `residency`: base/mapped-file.h (a memory map, or a copy on huge pages for weights read every token).
+    Status open(const std::string& path, FileResidency residency = FileResidency::kMapped);
 
     uint32_t version() const { return version_; }
     uint32_t alignment() const { return alignment_; }
@@ -103,6 +104,7 @@ public:
     uint64_t file_size() const { return map_.size(); }
     const std::string& path() const { return map_.path(); }
     // The file was truncated or overwritten while mapped (base/mapped-file.h): its tensor data is meaningless now.
+    // Never true for a copy.
     bool changed_on_disk() const { return map_.damaged(); }
 
     // Metadata in file order.

@@ -29,17 +29,6 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 }  // namespace
 
-int64_t WeightView::row_bytes() const {
-    switch (type) {
-        case GgmlType::F32: return cols * 4;
-        case GgmlType::F16:
-        case GgmlType::BF16: return cols * 2;
-        case GgmlType::Q8_0: return cols / kQ8_0BlockSize * static_cast<int64_t>(sizeof(BlockQ8_0));
-        case GgmlType::MXFP4: return cols / 32 * 17;  // 1-byte E8M0 scale + 16 bytes of 4-bit codes per 32
-        default: return 0;
-    }
-}
-
 bool matmul_supports(GgmlType type) {
     const int slot = weight_slot(type);
     return slot >= 0 && active_kernel_table().matmul[slot].rows != nullptr;

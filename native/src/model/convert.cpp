@@ -214,7 +214,8 @@ Status cast_matrix(const std::string& name, WeightView* view, GgmlType type, Thr
     }
     WeightView cast{type, nullptr, src.rows, src.cols};
     const int64_t out_row_bytes = cast.row_bytes();
-    std::vector<uint8_t> bytes(static_cast<size_t>(out_row_bytes * src.rows));
+    HugePageBuffer bytes;
+    SPECQD_TRY(bytes.allocate(static_cast<uint64_t>(out_row_bytes * src.rows)).with_context("casting '" + name + "'"));
     constexpr int64_t kRowsPerTask = 64;
     const int64_t n_tasks = (src.rows + kRowsPerTask - 1) / kRowsPerTask;
     // Tasks run on pool threads, where an exception would terminate the process (thread-pool.h): a task that cannot

@@ -66,9 +66,9 @@ uint64_t ModelWeights::bytes_per_token() const {
     return total;
 }
 
-Status model_load(const std::string& path, Model* out) {
+Status model_load(const std::string& path, Model* out, FileResidency residency) {
     Model& m = *out;
-    SPECQD_TRY(m.file.open(path));
+    SPECQD_TRY(m.file.open(path, residency));
     SPECQD_TRY(load_hparams(m.file, &m.hparams).with_context("'" + path + "'"));
     SPECQD_TRY(Vocab::load(m.file, &m.vocab).with_context("'" + path + "': tokenizer"));
     const ModelHparams& hp = m.hparams;

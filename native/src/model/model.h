@@ -1,6 +1,6 @@
 // Model: a llama / qwen2 decoder loaded from GGUF, its KV cache, and model_forward().
 //
-// Ownership: a Model owns its GgufFile (the weights stay in the read-only map) and its tokenizer. ModelWeights is
+// Ownership: a Model owns its GgufFile (the weights are read in place from its bytes) and its tokenizer. ModelWeights is
 // the set of matrices one forward pass reads; a Model has one loaded from its file, and a draft level built from the
 // same network with other weights (the MXFP4 copy) has its own ModelWeights with the same ModelHparams.
 //
@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "base/huge-page-buffer.h"
 #include "base/status.h"
 #include "gguf/gguf-reader.h"
 #include "kernels/matmul.h"
@@ -41,7 +42,8 @@ struct ModelWeights {
     // Storage for anything not read in place from the file: 1-D tensors converted to f32, or whole matrices of a
     // derived copy (e.g. an in-memory MXFP4 cast). The views above may point into these.
     std::vector<std::vector<float>> owned_f32;
-    std::vector<std::vector<uint8_t>> owned_bytes;
+    // (on huge pages, like a model's file bytes: they are streamed every token).
+    std::vector<HugePageBuffer> owned_bytes;
 
     // Bytes of weights one decode step reads (every matrix once, one embedding row).
     uint64_t bytes_per_token() const;
@@ -54,8 +56,9 @@ struct Model {
     ModelWeights weights;
 };
 
-// Loads `path`: validates the architecture, every tensor's presence, shape and type, and the tokenizer.
-Status model_load(const std::string& path, Model* out);
+// Loads `path`: validates the architecture, every tensor's presence, shape and type, and the tokenizer. The weights
+// are read into memory on huge pages unless `residency` asks for a memory map (base/mapped-file.h weighs the two).
+Status model_load(const std::string& path, Model* out, FileResidency residency = FileResidency::kCopied);
 
 // KV cache of one sequence: K and V for every layer and position, in f32 so that a position's keys are the same
 // bits whichever pass computed them. Rollback to an earlier length is O(1): set n_past; later positions are simply
