@@ -124,8 +124,6 @@ inline HalfStep decode_half(const uint8_t* p, int64_t blocks, __m256i lut, __m25
     return h;
 }
 
-constexpr int64_t kPrefetchSteps = 32;
-
 struct Tiles {
     const WeightView& w;
     const uint8_t* x;  // n_tokens prepared rows of x_row_bytes
@@ -145,7 +143,7 @@ struct Tiles {
         const uint8_t* xp[T];
         for (int r = 0; r < R; ++r) rp[r] = w.row(o0 + r);
         for (int t = 0; t < T; ++t) xp[t] = x + (t0 + t) * x_row_bytes;
-        const int64_t ahead = min_i64(kPrefetchSteps * kStepWeightBytes, R * w.row_bytes());
+        const int64_t ahead = mxfp4_prefetch_ahead<R>(w);
 
         __m256 acc[R][T];
 #pragma GCC unroll 16

@@ -42,12 +42,9 @@ inline float reduce_add(__m512 s) {
     return _mm_cvtss_f32(q);
 }
 
-// How far ahead each row is prefetched (decode streams the weights once from DRAM): 32 steps (2 KiB) along the
-// row, or the same place R rows down when rows are shorter than that — the tile's rows are contiguous, so that is
-// the next tile's data (for 896-column rows, Qwen2.5-Coder-0.5B's q/k/v/o, gate, up and head, this took the kernel
-// from ~25 to ~31 GB/s on 2 threads). A second prefetch 128 bytes (two steps) ahead raised single-thread decode
-// from ~15 to ~20 GB/s here; the far one alone arrives too late for the next few steps.
-constexpr int64_t kPrefetchSteps = 32;
+// How far ahead each row is prefetched: mxfp4_prefetch_ahead() (mxfp4-kernels.h). A second prefetch 128 bytes (two
+// steps) ahead raised single-thread decode from ~15 to ~20 GB/s here; the far one alone arrives too late for the
+// next few steps.
 
 // Byte permutes that take one step (68 bytes: 4 blocks of scale byte + 16 code bytes) from two loads.
 struct StepIndex {
@@ -92,7 +89,6 @@ struct Tiles {
         const int64_t n_blocks = w.cols / kBlockSize;
         const __m512i code_index = _mm512_load_si512(kStepIndex.codes);
         const __m512i scale_index = _mm512_load_si512(kStepIndex.scale);
-        const __m512i nibble = _mm512_set1_epi8(0x0f);
         const __m512i lut = _mm512_broadcast_i32x4(_mm_add_epi8(
             _mm_loadu_si128(reinterpret_cast<const __m128i*>(kE2M1Doubled)), _mm_set1_epi8(kCodeBias)));
         const __m512i exponent_bias = _mm512_set1_epi32(128);
@@ -108,7 +104,7 @@ struct Tiles {
 #pragma GCC unroll 16
             for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
         }
-        const int64_t ahead = min_i64(kPrefetchSteps * kStepWeightBytes, R * w.row_bytes());
+        const int64_t ahead = mxfp4_prefetch_ahead<R>(w);
         for (int64_t b0 = 0; b0 < n_blocks; b0 += kStepBlocks) {
             const int64_t step_blocks = min_i64(kStepBlocks, n_blocks - b0);
             const int64_t offset = b0 / kStepBlocks * kStepWeightBytes;
@@ -121,8 +117,8 @@ struct Tiles {
                 __m512i a, b;
                 load_step(p, step_blocks, a, b);
                 const __m512i codes = _mm512_permutex2var_epi8(a, code_index, b);
-                const __m512i low = _mm512_shuffle_epi8(lut, _mm512_and_si512(codes, nibble));
-                const __m512i high = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(codes, 4), nibble));
+                const __m512i low = _mm512_permutexvar_epi8(codes, lut);
+                const __m512i high = _mm512_permutexvar_epi8(_mm512_srli_epi16(codes, 4), lut);
                 const __m512i e = _mm512_maskz_permutexvar_epi8(kScaleBytes, scale_index, a);
                 const __m512 exponent = _mm512_cvtepi32_ps(_mm512_sub_epi32(e, exponent_bias));  // e - 128
 #pragma GCC unroll 16
