@@ -198,8 +198,50 @@ function usePrivateBinaries(tmp: string): string[] {
   return used;
 }
 
-function run(file: string, args: string[], timeoutMs = 30 * 60_000): string {
-  const r = spawnSync(file, args, { encoding: 'utf8', maxBuffer: 256 << 20, timeout: timeoutMs });
+// Single-thread figures are measured on one fixed CPU, ours and llama.cpp's alike. On the 2-core development VM the
+// two virtual CPUs differed by up to 1.3x at times (bench-forward, MXFP4 0.5B decode pinned with taskset: 96 tok/s
+// on one, 74 on the other, three rounds back to back), so a process the scheduler happened to place on the slower
+// one would have skewed any ratio it entered. Multi-threaded runs use every CPU and are not pinned.
+let singleThreadCpu: number | undefined;
+
+/** The first CPU this process may run on, when `taskset` exists (Linux); undefined otherwise. */
+function chooseSingleThreadCpu(): number | undefined {
+  try {
+    const allowed = /Cpus_allowed_list:\s*(\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1];
+    if (allowed === undefined || spawnSync('taskset', ['--version']).status !== 0) return undefined;
+    return Number(allowed);
+  } catch {
+    return undefined;
+  }
+}
+
+/** [file, args], prefixed with `taskset -c CPU` when the command runs one thread and a CPU was chosen. */
+function pinned(file: string, args: string[], threads: number): [string, string[]] {
+  return threads === 1 && singleThreadCpu !== undefined ? ['taskset', ['-c', String(singleThreadCpu), file, ...args]] : [file, args];
+}
+
+/** Pins every thread of this process (threads 1) or lets it run anywhere again; for the in-process measurements. */
+function pinSelf(threads: number, cpuList: string): void {
+  if (singleThreadCpu === undefined) return;
+  spawnSync('taskset', ['-a', '-p', '-c', threads === 1 ? String(singleThreadCpu) : cpuList, String(process.pid)]);
+}
+
+/**
+ * Rewrites a model file the suite just wrote by copying it (copy_file_range), the way a `cp` would. llama.cpp reads
+ * weights through a memory map, and on this kernel (Linux 6.18, ext4) a map of a freshly written file decoded BF16
+ * at 18-23 tok/s where a `cp` of the same bytes decoded at 26-28 (bench-forward, 0.5B shape, one thread, runs
+ * interleaved): the speed follows how the file's pages sit in the page cache. The copy gives llama.cpp's map the
+ * faster layout. Our engine copies the weights into memory at load and does not depend on it.
+ */
+function settleFile(file: string): void {
+  const copy = `${file}.settled`;
+  fs.copyFileSync(file, copy);
+  fs.renameSync(copy, file);
+}
+
+function run(file: string, args: string[], timeoutMs = 30 * 60_000, threads = 0): string {
+  const [command, commandArgs] = pinned(file, args, threads);
+  const r = spawnSync(command, commandArgs, { encoding: 'utf8', maxBuffer: 256 << 20, timeout: timeoutMs });
   if (r.status !== 0) {
     throw new Error(`${path.basename(file)} ${args.join(' ')} failed (${r.status ?? r.signal}): ${(r.stderr || r.error?.message || '').slice(-2000)}`);
   }
@@ -252,7 +294,7 @@ function benchForward(model: string, threads: number, opts: { decode: number; pr
   const out = run(findTool('bench-forward'), [
     model, '--threads', String(threads), '--decode', String(opts.decode), '--prefill', opts.prefill.join(','),
     '--verify', opts.verify.join(','), '--depth', String(opts.depth), '--reps', String(opts.reps),
-  ]);
+  ], undefined, threads);
   return JSON.parse(out) as ForwardJson;
 }
 
@@ -292,8 +334,8 @@ function findLlama(dirOption: string | undefined): LlamaTools | string {
   return `llama-bench not found (looked in ${dirs.join(', ')}) and node-llama-cpp not installed (npm ci --prefix test/parity --omit=optional); see bench/README.md`;
 }
 
-function llamaNode<T>(tools: LlamaTools, request: object): T {
-  return JSON.parse(run(process.execPath, [tools.nodeScript as string, JSON.stringify(request)])) as T;
+function llamaNode<T>(tools: LlamaTools, request: { mode: string; threads: number } & Record<string, unknown>): T {
+  return JSON.parse(run(process.execPath, [tools.nodeScript as string, JSON.stringify(request)], undefined, request.threads)) as T;
 }
 
 interface LlamaBenchRow {
@@ -310,8 +352,8 @@ function llamaBench(tools: LlamaTools, model: string, threads: number, opts: { d
   const bench = tools.bench as string;
   const common = ['-m', model, '-t', String(threads), '-r', String(opts.reps), '-o', 'json'];
   // Prefill from an empty cache; decode and verification after `depth` tokens of context, as bench-forward does.
-  const pre = JSON.parse(run(bench, [...common, '-p', opts.prefill.join(','), '-n', '0'])) as LlamaBenchRow[];
-  const dec = JSON.parse(run(bench, [...common, '-p', opts.verify.join(','), '-n', String(opts.decode), '-d', String(opts.depth)])) as LlamaBenchRow[];
+  const pre = JSON.parse(run(bench, [...common, '-p', opts.prefill.join(','), '-n', '0'], undefined, threads)) as LlamaBenchRow[];
+  const dec = JSON.parse(run(bench, [...common, '-p', opts.verify.join(','), '-n', String(opts.decode), '-d', String(opts.depth)], undefined, threads)) as LlamaBenchRow[];
   const verifyMs = (k: number): number => {
     const row = dec.find((r) => r.n_prompt === k && r.n_gen === 0);
     return row ? median(row.samples_ns) / 1e6 : NaN;
@@ -484,7 +526,8 @@ function llamaSpeculative(tools: LlamaTools, target: string, draft: string, task
     const common = ['-m', target, '-f', promptFile, '-n', String(maxTokens), '-t', String(threads), '--temp', '0', '--top-k', '1', '-c', '1024', '--ignore-eos', '--no-warmup'];
     for (const withDraft of [true, false]) {
       const args = withDraft ? [...common, '-md', draft, '-td', String(threads), '--draft-max', '8', '--draft-min', '0'] : [...common, '-md', draft, '--draft-max', '0'];
-      const r = spawnSync(tools.speculative, args, { encoding: 'utf8', maxBuffer: 64 << 20, timeout: 600_000 });
+      const [command, commandArgs] = pinned(tools.speculative, args, threads);
+      const r = spawnSync(command, commandArgs, { encoding: 'utf8', maxBuffer: 64 << 20, timeout: 600_000 });
       const text = `${r.stdout}${r.stderr}`;
       const dec = /decoded\s+(\d+) tokens in\s+([\d.]+) seconds/.exec(text);
       if (r.status !== 0 || !dec) throw new Error(`llama-speculative-simple failed: ${text.slice(-1500)}`);
@@ -558,6 +601,14 @@ export async function runBench(args: string[]): Promise<number> {
 
   const binaries = usePrivateBinaries(tmp);
   notes.push(`native tools and addon copied at the start from ${binaries.join(', ')}`);
+  singleThreadCpu = chooseSingleThreadCpu();
+  const cpuList = /Cpus_allowed_list:\s*(\S+)/.exec(fs.existsSync('/proc/self/status') ? fs.readFileSync('/proc/self/status', 'utf8') : '')?.[1] ?? '';
+  notes.push(singleThreadCpu !== undefined
+    ? `single-thread measurements (ours and llama.cpp's, per-token costs and end to end) pinned to CPU ${singleThreadCpu} with taskset; multi-threaded ones unpinned`
+    : 'single-thread measurements not pinned to a CPU (no taskset)');
+  notes.push('weights: our engine copies them into memory on huge pages at load (its default); llama.cpp reads them ' +
+    'through a memory map (its default), of files the suite rewrites once by copying after writing them, which on this ' +
+    'kernel gives a map its faster page-cache layout');
   const llamaFound = options.get('no-llama') ? 'disabled with --no-llama' : findLlama(options.get('llama-dir') as string | undefined);
   const llama = typeof llamaFound === 'string' ? undefined : llamaFound;
   const llamaMissing = typeof llamaFound === 'string' ? llamaFound : '';
@@ -623,6 +674,7 @@ export async function runBench(args: string[]): Promise<number> {
       const file = path.join(tmp, `qwen-${shape}-${type}.gguf`);
       log(`writing ${path.basename(file)} (random weights, seed fixed)`);
       run(findTool('make-bench-model'), ['random', file, '--shape', shape, '--type', type, '--tokenizer-from', smallTarget]);
+      settleFile(file);
       report.shapeModels.push(measureFile(file, shape, type));
       writeOutputs(report, outDir);  // partial results survive a failure later in the run
       if (type === 'bf16' && shape === '0.5b') {
@@ -631,6 +683,7 @@ export async function runBench(args: string[]): Promise<number> {
         try {
           log(`writing ${path.basename(mx)} (specqd quantize)`);
           await convert(file, mx, { type: 'mxfp4' });
+          settleFile(mx);
           report.shapeModels.push(measureFile(mx, shape, 'mxfp4'));
           writeOutputs(report, outDir);
         } catch (error) {
@@ -661,6 +714,7 @@ export async function runBench(args: string[]): Promise<number> {
     const e2eThreads = (options.get('e2e-threads') as number | undefined) ?? Math.max(...threadList);
     const mk = (args2: string[]): void => {
       run(findTool('make-bench-model'), args2);
+      settleFile(args2[2]);
     };
     const smallBf16 = path.join(tmp, 'small-bf16.gguf');
     const wide = path.join(tmp, `wide-${wideShape}-bf16-vocab151936.gguf`);
@@ -683,7 +737,8 @@ export async function runBench(args: string[]): Promise<number> {
     for (const v of variants) {
       log(`end to end: ${path.basename(v.target)} with ${path.basename(v.draft)}, t=${e2eThreads}, ${tasks.length} prompts × ${maxTokens} tokens`);
       const costs = benchForward(v.target, e2eThreads, { decode: 8, prefill: [], verify: [], depth: 16, reps: 1 });
-      const e2e = await endToEnd(v.target, v.draft, tasks, e2eThreads, maxTokens, costs, tmp);
+      pinSelf(e2eThreads, cpuList);
+      const e2e = await endToEnd(v.target, v.draft, tasks, e2eThreads, maxTokens, costs, tmp).finally(() => pinSelf(0, cpuList));
       if (llama) {
         try {
           e2e.llamaSpeculative = llamaSpeculative(llama, v.target, v.draft, tasks, e2eThreads, maxTokens, tmp);
