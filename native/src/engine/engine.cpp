@@ -356,6 +356,17 @@ Status Engine::complete_locked(const CompletionRequest& request, CompletionResul
     return finish(reason);
 }
 
+std::vector<int32_t> Engine::healing_candidates(std::string_view owed) const {
+    std::vector<int32_t> out = model_.vocab.tokens_beginning(owed);
+    const auto blank = [](char c) { return c == ' ' || c == '\t'; };
+    if (owed.empty() || !std::all_of(owed.begin(), owed.end(), blank)) return out;
+    std::erase_if(out, [&](int32_t id) {
+        const std::string piece = model_.vocab.token_to_piece(id);
+        return piece.size() > owed.size() && blank(piece[owed.size()]);
+    });
+    return out;
+}
+
 Status Engine::heal(std::vector<int32_t>* context, const std::string& owed, const GenerateLimits& limits,
                     const std::function<bool(int32_t)>& on_token, int* reason) {
     // One token at a time at the target, outside the speculation stack: the constraint changes which token is
@@ -378,7 +389,7 @@ Status Engine::heal(std::vector<int32_t>* context, const std::string& owed, cons
             return Status::ok();
         }
         int32_t token = -1;
-        SPECQD_TRY(target.choose_among(context->back(), model_.vocab.tokens_beginning(owed), pool_.get(), &token));
+        SPECQD_TRY(target.choose_among(context->back(), healing_candidates(owed), pool_.get(), &token));
         target.keep(static_cast<int32_t>(context->size()));
         context->push_back(token);
         if (!on_token(token)) {  // takes the token's text off `owed`

@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/status.h"
@@ -127,6 +128,13 @@ public:
     // to the context (fit_fim_to_context); a plain prompt that does not fit is refused. With request.heal, the last
     // token of the prompt text is left out and its text goes to *healed (empty when nothing was backed off).
     Status build_prompt(const CompletionRequest& request, std::vector<int32_t>* tokens, std::string* healed) const;
+    // The tokens token healing may choose next while `owed` (the backed-off text not yet re-typed) remains:
+    // Vocab::tokens_beginning(owed), less the tokens that would add blanks to blanks. When `owed` is only spaces
+    // and tabs (the cursor sits after indentation, or after a space), a token that re-types it and goes on with
+    // another space or tab ("        " where "    " was typed) would indent the completion deeper than the user
+    // did; the fixture model picked such tokens at a third of the after-indentation cursors. A token that goes on
+    // with anything else ("    return"), or stops inside `owed`, stays.
+    std::vector<int32_t> healing_candidates(std::string_view owed) const;
     // Drops the prefix's first and the suffix's last tokens until both fit the context with room for the
     // completion: the tokens nearest the cursor stay.
     void fit_fim_to_context(int32_t max_tokens, std::vector<int32_t>* prefix, std::vector<int32_t>* suffix) const;
