@@ -3,7 +3,7 @@
 //
 //  1. Memory read bandwidth (native bench-bandwidth), before and after the per-token costs.
 //  2. Per-token costs on shape-realistic models (Qwen2.5-Coder-0.5B, and -1.5B without --quick; random weights,
-//     BF16 and F16, written by make-bench-model into a temporary folder and deleted afterwards): decode, prefill and
+//     BF16 and F16, and the MXFP4 copy of each BF16 model from our quantizer, written into a temporary folder and deleted afterwards): decode, prefill and
 //     verification of k tokens in one pass, ours (bench-forward) and llama.cpp's (llama-bench) alternately.
 //  3. End-to-end speculative configurations on the trained fixture models widened to the 0.5B shape by zero padding
 //     (same greedy tokens as the small model, real memory traffic), with a check that every configuration produced
@@ -100,6 +100,8 @@ export interface WideningCheck {
 
 /** Issue 5's two decode ratios for the 0.5B shape at one thread count. */
 export interface Mxfp4Ratios {
+  /** '0.5b' | '1.5b' (reports before the 1.5B copy existed have no shape: 0.5b) */
+  shape?: string;
   threads: number;
   /** our MXFP4 decode ÷ our BF16 decode (bytes per token 4.25 vs 16 bits per weight) */
   overOurBf16?: number;
@@ -677,7 +679,7 @@ export async function runBench(args: string[]): Promise<number> {
       settleFile(file);
       report.shapeModels.push(measureFile(file, shape, type));
       writeOutputs(report, outDir);  // partial results survive a failure later in the run
-      if (type === 'bf16' && shape === '0.5b') {
+      if (type === 'bf16') {
         // The MXFP4 copy our quantizer writes (projections and head; the embedding stays BF16), when it exists.
         const mx = path.join(tmp, `qwen-${shape}-mxfp4.gguf`);
         try {
@@ -756,14 +758,19 @@ export async function runBench(args: string[]): Promise<number> {
   return finish(report, outDir, options.get('json') === true, tmp, options.get('keep-models') === true);
 }
 
-/** Our MXFP4 decode over our BF16 decode and over llama.cpp's MXFP4 decode, 0.5B shape, per thread count. */
+/** Our MXFP4 decode over our BF16 decode and over llama.cpp's MXFP4 decode, per shape and thread count. */
 function mxfp4Ratios(models: ShapeModelResult[]): Mxfp4Ratios[] {
-  const bf16 = models.find((m) => m.shape === '0.5b' && m.type === 'BF16');
-  const mx = models.find((m) => m.shape === '0.5b' && m.type === 'MXFP4');
-  if (!bf16 || !mx) return [];
+  return models.filter((m) => m.type === 'MXFP4').flatMap((mx) => {
+    const bf16 = models.find((m) => m.shape === mx.shape && m.type === 'BF16');
+    return bf16 ? mxfp4RatiosOf(mx, bf16) : [];
+  });
+}
+
+function mxfp4RatiosOf(mx: ShapeModelResult, bf16: ShapeModelResult): Mxfp4Ratios[] {
   return mx.cells.map((c) => {
     const ours = bf16.cells.find((b) => b.threads === c.threads)?.ours.decodeTokensPerSecond;
     return {
+      shape: mx.shape,
       threads: c.threads,
       ...(ours ? { overOurBf16: c.ours.decodeTokensPerSecond / ours } : {}),
       ...(c.decodeRatio !== undefined ? { overLlama: c.decodeRatio } : {}),
