@@ -3,8 +3,9 @@
 //
 //  1. Memory read bandwidth (native bench-bandwidth), before and after the per-token costs.
 //  2. Per-token costs on shape-realistic models (Qwen2.5-Coder-0.5B, and -1.5B without --quick; random weights,
-//     BF16 and F16, and the MXFP4 copy of each BF16 model from our quantizer, written into a temporary folder and deleted afterwards): decode, prefill and
-//     verification of k tokens in one pass, ours (bench-forward) and llama.cpp's (llama-bench) alternately.
+//     BF16 and F16, and the MXFP4 copy of each BF16 model from our quantizer, written into a temporary folder and
+//     deleted afterwards): decode, prefill and verification of k tokens in one pass, ours (bench-forward) and
+//     llama.cpp's (llama-bench) alternately.
 //  3. End-to-end speculative configurations on the trained fixture models widened to the 0.5B shape by zero padding
 //     (same greedy tokens as the small model, real memory traffic), with a check that every configuration produced
 //     exactly the baseline's tokens, and llama.cpp's own speculative decoding on the same files when available.

@@ -25,6 +25,21 @@ ${BENCH_USAGE}
       held-out code completed under each speculation stack: text, speed, acceptance, exactness
   specqd --help`;
 
+/**
+ * Peak resident memory of this process: weights, caches, and any mapped file pages it touched. Linux: VmHWM, which
+ * belongs to this program's address space. getrusage's maxRSS survives exec on Linux, so a process started by a
+ * large parent (the benchmark, with its engines loaded) would report the parent's peak instead of its own.
+ */
+function peakResidentBytes(): number {
+  try {
+    const kib = /VmHWM:\s*(\d+)\s*kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1];
+    if (kib !== undefined) return Number(kib) * 1024;
+  } catch {
+    // not Linux
+  }
+  return process.resourceUsage().maxRSS * 1024;
+}
+
 /** Exit codes: 0 ok, 1 the operation failed (bad file...), 2 bad usage, 130 cancelled (quantize). */
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -196,8 +211,7 @@ async function runComplete(args: string[]): Promise<number> {
       ...(typeof stop === 'string' ? { stop: [stop] } : {}),
     });
     if (options.get('json')) {
-      // Peak resident memory of this process: the model files' mapped pages it touched, every copy and cache.
-      const peakRssBytes = process.resourceUsage().maxRSS * 1024;
+      const peakRssBytes = peakResidentBytes();
       process.stdout.write(`${JSON.stringify({ ...result, engine: engine.info(), peakRssBytes }, null, 2)}\n`);
     } else {
       const s = result.stats;
