@@ -36,7 +36,6 @@ HugePageBuffer::~HugePageBuffer() { release(); }
 HugePageBuffer::HugePageBuffer(HugePageBuffer&& other) noexcept
     : data_(std::exchange(other.data_, nullptr)),
       size_(std::exchange(other.size_, 0)),
-      mapping_(std::exchange(other.mapping_, nullptr)),
       mapping_bytes_(std::exchange(other.mapping_bytes_, 0)) {}
 
 HugePageBuffer& HugePageBuffer::operator=(HugePageBuffer&& other) noexcept {
@@ -44,7 +43,6 @@ HugePageBuffer& HugePageBuffer::operator=(HugePageBuffer&& other) noexcept {
         release();
         data_ = std::exchange(other.data_, nullptr);
         size_ = std::exchange(other.size_, 0);
-        mapping_ = std::exchange(other.mapping_, nullptr);
         mapping_bytes_ = std::exchange(other.mapping_bytes_, 0);
     }
     return *this;
@@ -84,16 +82,14 @@ Status HugePageBuffer::allocate(uint64_t bytes) {
     }
     data_ = aligned;
     size_ = bytes;
-    mapping_ = aligned;
     mapping_bytes_ = length;
     return Status::ok();
 }
 
 void HugePageBuffer::release() {
-    if (mapping_ != nullptr) ::munmap(mapping_, mapping_bytes_);
+    if (data_ != nullptr) ::munmap(data_, mapping_bytes_);
     data_ = nullptr;
     size_ = 0;
-    mapping_ = nullptr;
     mapping_bytes_ = 0;
 }
 

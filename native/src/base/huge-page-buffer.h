@@ -38,8 +38,7 @@ public:
 private:
     uint8_t* data_ = nullptr;
     uint64_t size_ = 0;
-    void* mapping_ = nullptr;  // the mapped block (data_; kept apart so release() needs no rounding rules)
-    uint64_t mapping_bytes_ = 0;
+    uint64_t mapping_bytes_ = 0;  // what is mapped at data_: size_ rounded up to whole pages
 };
 
 }  // namespace specqd
