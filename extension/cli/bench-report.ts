@@ -87,7 +87,10 @@ export function renderMarkdown(r: BenchReport): string {
   }
   out.push('');
   for (const e of r.endToEnd) {
-    out.push(`### End to end: ${e.target.split('/').pop()} ← ${e.draft.split('/').pop()} (t=${e.threads}, ${e.configs[0]?.prompts ?? 0} FIM prompts × ${e.maxTokens} tokens)`, '');
+    out.push(`### End to end: ${e.target.split('/').pop()} ← ${e.draft.split('/').pop()} (t=${e.threads}, ${e.prompts} FIM prompts × ${e.maxTokens} tokens)`, '',
+      'Only the target alone and the stack being measured are loaded at a time; on every prompt the two run back to back ' +
+      '(alternating which goes first), and a stack\'s speedup is its decode time over that of the baseline runs paired with it. ' +
+      'The baseline row sums all of its runs.', '');
     const qwen = r.shapeModels.find((s) => s.shape === '0.5b' && s.type === 'BF16');
     out.push(`Target bytes per token ${mb(e.bytesPerToken)}, of which the output head ${mb(e.headBytes)} (${pct(e.headBytes / e.bytesPerToken)}; vocabulary ${e.vocabRows} rows)` +
       (qwen ? `; Qwen2.5-Coder-0.5B in BF16: ${mb(qwen.headBytes)} of ${mb(qwen.bytesPerToken)} (${pct(qwen.headBytes / qwen.bytesPerToken)}).` : '.') +
@@ -114,7 +117,7 @@ export function renderMarkdown(r: BenchReport): string {
       out.push('', `llama.cpp: ${l.note}.`);
     }
     out.push('', 'Peak RSS: a separate `specqd complete` process per configuration (Node.js itself included, about 40 MB), ' +
-      'one prompt; the target file is memory-mapped, so its pages count once they are read.');
+      'one prompt, peak from the kernel (VmHWM); weights are copied into memory at load (the default), so they all count.');
     out.push('');
   }
   out.push('![speedup per configuration](speedup.svg)', '');
