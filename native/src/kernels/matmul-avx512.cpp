@@ -224,19 +224,31 @@ void prepare_bf16(const float* x, int64_t n_tokens, int64_t cols, void* dst, int
 }
 
 struct Bf16DotTiles {
+    // 8 rows per tile up to 2 tokens, as for 1: a tile of 2 tokens with 4 rows made verifying one drafted token
+    // cost 1.32-1.38x a decode step (0.5B shape, bench-forward), the weights of 4 rows not enough to keep the
+    // memory busy. Holding one row's weights at a time (not all R rows' before the tokens) keeps 16 accumulators,
+    // 2T activation vectors and 2 weight vectors within the 32 registers.
+    template <int T>
+    static constexpr int kRows = T <= 2 ? 8 : 4;
+
     // One 64-column step of R x T dot products: vdpbf16ps adds the column pair (k+2i, k+2i+1) to lane i, then a
-    // second one the pair (k+32+2i, k+33+2i), into the one accumulator.
-    template <int R, int T>
-    static void accumulate(__m512 (&acc)[R][T], const __m512i (&wv)[R][2], const uint16_t* const (&xp)[T],
-                           int64_t k) {
+    // second one the pair (k+32+2i, k+33+2i), into the one accumulator. Row r's weights come from load(r, w0, w1).
+    template <int R, int T, class Load>
+    static void accumulate(__m512 (&acc)[R][T], const uint16_t* const (&xp)[T], int64_t k, Load&& load) {
+        __m512i x0[T], x1[T];
 #pragma GCC unroll 16
         for (int t = 0; t < T; ++t) {
-            const __m512i x0 = _mm512_loadu_si512(xp[t] + k);
-            const __m512i x1 = _mm512_loadu_si512(xp[t] + k + 32);
+            x0[t] = _mm512_loadu_si512(xp[t] + k);
+            x1[t] = _mm512_loadu_si512(xp[t] + k + 32);
+        }
 #pragma GCC unroll 16
-            for (int r = 0; r < R; ++r) {
-                acc[r][t] = _mm512_dpbf16_ps(_mm512_dpbf16_ps(acc[r][t], (__m512bh)wv[r][0], (__m512bh)x0),
-                                             (__m512bh)wv[r][1], (__m512bh)x1);
+        for (int r = 0; r < R; ++r) {
+            __m512i w0, w1;
+            load(r, w0, w1);
+#pragma GCC unroll 16
+            for (int t = 0; t < T; ++t) {
+                acc[r][t] = _mm512_dpbf16_ps(_mm512_dpbf16_ps(acc[r][t], (__m512bh)w0, (__m512bh)x0[t]),
+                                             (__m512bh)w1, (__m512bh)x1[t]);
             }
         }
     }
@@ -265,27 +277,21 @@ struct Bf16DotTiles {
         const int64_t ahead = prefetch_ahead<R>(cols);
         int64_t k = 0;
         for (; k + 64 <= cols; k += 64) {
-            __m512i wv[R][2];
-#pragma GCC unroll 16
-            for (int r = 0; r < R; ++r) {
+            accumulate<R, T>(acc, xp, k, [&](int r, __m512i& w0, __m512i& w1) {
                 _mm_prefetch(reinterpret_cast<const char*>(rp[r] + k + ahead), _MM_HINT_T0);
-                wv[r][0] = _mm512_loadu_si512(rp[r] + k);
-                wv[r][1] = _mm512_loadu_si512(rp[r] + k + 32);
-            }
-            accumulate<R, T>(acc, wv, xp, k);
+                w0 = _mm512_loadu_si512(rp[r] + k);
+                w1 = _mm512_loadu_si512(rp[r] + k + 32);
+            });
         }
         if (k < cols) {
             // Partial last step: weights masked to the remaining columns; x is zero-padded, read whole.
             const int64_t n = cols - k;
             const __mmask32 m0 = n >= 32 ? ~__mmask32(0) : __mmask32((1u << n) - 1u);
             const __mmask32 m1 = n > 32 ? __mmask32((1u << (n - 32)) - 1u) : __mmask32(0);
-            __m512i wv[R][2];
-#pragma GCC unroll 16
-            for (int r = 0; r < R; ++r) {
-                wv[r][0] = _mm512_maskz_loadu_epi16(m0, rp[r] + k);
-                wv[r][1] = _mm512_maskz_loadu_epi16(m1, rp[r] + k + 32);
-            }
-            accumulate<R, T>(acc, wv, xp, k);
+            accumulate<R, T>(acc, xp, k, [&](int r, __m512i& w0, __m512i& w1) {
+                w0 = _mm512_maskz_loadu_epi16(m0, rp[r] + k);
+                w1 = _mm512_maskz_loadu_epi16(m1, rp[r] + k + 32);
+            });
         }
 #pragma GCC unroll 16
         for (int r = 0; r < R; ++r) {
@@ -297,12 +303,20 @@ struct Bf16DotTiles {
 
 // ---- Tiling over rows and tokens. ----
 
-// Tokens per tile, and rows per tile for a tile of T tokens: R*T accumulators plus the weight and activation
-// vectors in flight must fit in the 32 vector registers, and a 1-token tile (decode) needs at least 8 independent
-// chains to keep both FMA pipes busy.
+// Tokens per tile, and rows per tile for a tile of T tokens (a Tiles type may set its own, kRows<T>): R*T
+// accumulators plus the weight and activation vectors in flight must fit in the 32 vector registers, and a 1-token
+// tile (decode) needs at least 8 independent chains to keep both FMA pipes busy.
 constexpr int kTokenTile = 4;
 template <int T>
 constexpr int kRowsPerTile = T == 1 ? 8 : 4;
+template <class Tiles, int T>
+constexpr int rows_per_tile() {
+    if constexpr (requires { Tiles::template kRows<T>; }) {
+        return Tiles::template kRows<T>;
+    } else {
+        return kRowsPerTile<T>;
+    }
+}
 
 // A block of rows small enough that its weights stay in L2 while every token tile of a long batch (prefill)
 // passes over it; the activations of all tokens are read once per block.
@@ -310,7 +324,7 @@ constexpr int64_t kRowBlockBytes = 128 * 1024;
 
 template <int T, class Tiles>
 void sweep_rows(const Tiles& tiles, int64_t row_begin, int64_t row_end, int64_t t0) {
-    constexpr int R = kRowsPerTile<T>;
+    constexpr int R = rows_per_tile<Tiles, T>();
     int64_t o = row_begin;
     for (; o + R <= row_end; o += R) tiles.template tile<R, T>(o, t0);
     for (; o < row_end; ++o) tiles.template tile<1, T>(o, t0);
@@ -320,7 +334,7 @@ template <class Tiles>
 void run_tiles(const Tiles& tiles, const WeightView& w, int64_t n_tokens, int64_t row_begin, int64_t row_end) {
     const int64_t row_bytes = w.row_bytes() > 0 ? w.row_bytes() : 1;
     int64_t block = kRowBlockBytes / row_bytes;
-    block = block < 8 ? 8 : block / 4 * 4;
+    block = block < 8 ? 8 : block / 8 * 8;  // whole 8-row tiles
     for (int64_t rb = row_begin; rb < row_end; rb += block) {
         const int64_t re = min_i64(rb + block, row_end);
         for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenTile) {
