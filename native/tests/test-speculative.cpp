@@ -135,20 +135,26 @@ void test_confidence_calibration() {
     costs.verify_marginal_ms = 1;  // one more token costs 3 ms in all: worth it above 3 / (0.9 * 10) = 33 % acceptance
     ConfidenceCalibration c;
     // No evidence yet: the prior threshold decides.
-    CHECK(!c.keep_drafting(0.25f, costs, 0.4f));
-    CHECK(c.keep_drafting(0.55f, costs, 0.4f));
+    CHECK(!c.keep_drafting(0.25f, costs, 0.4f, false));
+    CHECK(c.keep_drafting(0.55f, costs, 0.4f, false));
     // A copy that is right at low confidence (80 % of its 0.2-0.3 tokens accepted) drafts on there...
     for (int i = 0; i < 40; ++i) c.record(0.25f, i % 5 != 0);
-    CHECK(c.keep_drafting(0.25f, costs, 0.4f));
+    CHECK(c.keep_drafting(0.25f, costs, 0.4f, false));
     // ...and a level that is often wrong at high confidence (20 % of its 0.6-0.7 tokens) stops there.
     for (int i = 0; i < 40; ++i) c.record(0.65f, i % 5 == 0);
-    CHECK(!c.keep_drafting(0.65f, costs, 0.4f));
-    // Drafting that costs more than it can save stops even at a well-accepted confidence.
+    CHECK(!c.keep_drafting(0.65f, costs, 0.4f, false));
+    // Drafting that costs more than it can save stops even at a well-accepted confidence...
     costs.draft_ms = 20;
-    CHECK(!c.keep_drafting(0.25f, costs, 0.4f));
+    CHECK(!c.keep_drafting(0.25f, costs, 0.4f, false));
+    // ...unless the next token is already drafted (this level's own pass verified it): only the verifier's marginal
+    // cost is left to weigh: at 80 % acceptance it pays, at 20 % not against 2 ms of it (0.2 x 0.9 x 10 = 1.8).
+    CHECK(c.keep_drafting(0.25f, costs, 0.4f, true));
+    costs.verify_marginal_ms = 2;
+    CHECK(!c.keep_drafting(0.65f, costs, 0.4f, true));
+    costs.verify_marginal_ms = 1;
     // Unmeasured verifier cost: back to the prior.
     costs.verify_step_ms = 0;
-    CHECK(c.keep_drafting(0.65f, costs, 0.4f));
+    CHECK(c.keep_drafting(0.65f, costs, 0.4f, false));
 }
 
 // The acceptance estimate is a geometric-model fit that fades old rounds.

@@ -204,11 +204,13 @@ void ConfidenceCalibration::record(float confidence, bool was_accepted) {
     accepted[b] += was_accepted ? 1 : 0;
 }
 
-bool ConfidenceCalibration::keep_drafting(float confidence, const DraftCosts& costs, float prior_threshold) const {
+bool ConfidenceCalibration::keep_drafting(float confidence, const DraftCosts& costs, float prior_threshold,
+                                          bool next_computed) const {
     const int b = bucket(confidence);
     if (judged[b] < kMinSamples || costs.verify_step_ms <= 0) return confidence >= prior_threshold;
     const double p_this = static_cast<double>(accepted[b]) / static_cast<double>(judged[b]);
-    return p_this * costs.alpha * costs.verify_step_ms > costs.draft_ms + costs.verify_marginal_ms;
+    const double cost = (next_computed ? 0.0 : costs.draft_ms) + costs.verify_marginal_ms;
+    return p_this * costs.alpha * costs.verify_step_ms > cost;
 }
 
 // ---- SpecStack ----
@@ -243,9 +245,10 @@ DraftCosts SpecStack::draft_costs(size_t drafter) const {
     return c;
 }
 
-bool SpecStack::keep_drafting(size_t drafter, float confidence) const {
+bool SpecStack::keep_drafting(size_t drafter, float confidence, bool next_computed) const {
     if (!control.adaptive) return confidence >= control.stop_confidence;
-    return calibration_[drafter].keep_drafting(confidence, draft_costs(drafter), control.stop_confidence);
+    return calibration_[drafter].keep_drafting(confidence, draft_costs(drafter), control.stop_confidence,
+                                               next_computed);
 }
 
 void SpecStack::reset_stats() {
@@ -368,7 +371,8 @@ Status SpecStack::run_level(size_t i, std::vector<int32_t>& context, int32_t max
                 *reason = 0;
                 return Status::ok();
             }
-            if (drafting && !keep_drafting(i, confidence[j])) {
+            // Tokens up to m came out of this one verification pass; the one after m would need another.
+            if (drafting && !keep_drafting(i, confidence[j], j < m)) {
                 *reason = 0;  // a drafting level stops where going on does not pay
                 return Status::ok();
             }

@@ -171,8 +171,10 @@ struct ConfidenceCalibration {
     void record(float confidence, bool was_accepted);
     // Whether to draft past a token this level gave `confidence`: the next token pays off only when this one and the
     // next are both accepted (measured chance for this bucket × alpha), and then saves the verifier one step of its
-    // own; it costs one more drafted token plus the verifier's marginal cost for it.
-    bool keep_drafting(float confidence, const DraftCosts& costs, float prior_threshold) const;
+    // own; it costs the verifier's marginal cost for it, plus one more drafted token unless `next_computed` — the
+    // drafting level already has the next token (its own verification pass checked a draft of the level below it
+    // and kept it), so stopping would only throw it away.
+    bool keep_drafting(float confidence, const DraftCosts& costs, float prior_threshold, bool next_computed) const;
 };
 
 // Why a generation stopped, as decided by the caller's callback or the stack.
@@ -215,8 +217,8 @@ private:
                    ThreadPool* pool, std::vector<int32_t>* out);
     int32_t choose_draft_length(size_t drafter) const;
     DraftCosts draft_costs(size_t drafter) const;
-    // Whether drafting level i goes on after a token it gave `confidence`.
-    bool keep_drafting(size_t drafter, float confidence) const;
+    // Whether drafting level i goes on after a token it gave `confidence` (next_computed: see ConfidenceCalibration).
+    bool keep_drafting(size_t drafter, float confidence, bool next_computed) const;
 
     std::vector<std::unique_ptr<SpecLevel>> levels_;
     // Per drafting level: measured cost per proposed token (EWMA, ms).
