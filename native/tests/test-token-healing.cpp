@@ -187,8 +187,10 @@ void test_no_extra_blanks(Engine& engine, const std::string& label) {
 }
 
 // On the trained fixture, right after indentation, the healed completion's first line starts with code, not with
-// more blanks. (These short prompts pass without the blank rule too; the held-out cursors of fim-quality.test are
-// where it shows: 71% -> 83% of completions after indentation keep the indentation.)
+// blanks: the indentation healing backed off and the model re-typed is not handed back a second time, on prompts
+// of several languages and depths. (What these short prompts do not show is the blank rule of healing_candidates:
+// they pass without it. test_no_extra_blanks checks the rule itself, and fim-quality.test its effect on held-out
+// cursors, 71% -> 83% of completions after indentation keeping it.)
 void test_indentation_kept(Engine& coder) {
     const std::string prefixes[] = {
         "def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n    ",
