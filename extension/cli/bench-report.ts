@@ -90,7 +90,7 @@ export function renderMarkdown(r: BenchReport): string {
     out.push(`### End to end: ${e.target.split('/').pop()} ← ${e.draft.split('/').pop()} (t=${e.threads}, ${e.prompts} FIM prompts × ${e.maxTokens} tokens)`, '',
       'Only the target alone and the stack being measured are loaded at a time; on every prompt the two run back to back ' +
       '(alternating which goes first), and a stack\'s speedup is its decode time over that of the baseline runs paired with it. ' +
-      'The baseline row sums all of its runs.', '');
+      'The baseline row sums all of its runs; its "same tokens" counts runs that repeated its first run on the prompt.', '');
     const qwen = r.shapeModels.find((s) => s.shape === '0.5b' && s.type === 'BF16');
     out.push(`Target bytes per token ${mb(e.bytesPerToken)}, of which the output head ${mb(e.headBytes)} (${pct(e.headBytes / e.bytesPerToken)}; vocabulary ${e.vocabRows} rows)` +
       (qwen ? `; Qwen2.5-Coder-0.5B in BF16: ${mb(qwen.headBytes)} of ${mb(qwen.bytesPerToken)} (${pct(qwen.headBytes / qwen.bytesPerToken)}).` : '.') +
