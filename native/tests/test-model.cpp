@@ -104,23 +104,26 @@ void test_greedy_matches_llama_cpp() {
 }
 
 // Logits of every position from one batched pass equal those of one-token passes, bit for bit, for several thread
-// counts and batch splits.
-void test_batch_and_thread_invariance() {
+// counts and batch splits. Batched passes attend with a task per group of query heads sharing a KV head, one-token
+// passes with a task per head; the trained coder (head_dim 64, 2 query heads per KV head) also takes its keys in
+// several chunks (64 positions each) over this text.
+void test_batch_and_thread_invariance(const std::string& path, const std::string& text, int32_t n_ctx) {
     Model model;
-    const Status st = model_load(kStories, &model);
+    const Status st = model_load(path, &model);
     CHECK_MSG(st.is_ok(), st.message());
     if (!st) return;
     const ModelHparams& hp = model.hparams;
-    const std::vector<int32_t> tokens = model.vocab.encode("Once upon a time, there was a big dog. It liked to run and play", true, false);
+    const std::vector<int32_t> tokens = model.vocab.encode(text, model.vocab.add_bos(), false);
     const int32_t n = static_cast<int32_t>(tokens.size());
+    CHECK_MSG(n + 1 < n_ctx, path + ": " + std::to_string(n) + " tokens");
     const size_t nv = hp.n_vocab;
 
     auto run = [&](int threads, std::vector<int32_t> splits) {
         ThreadPool pool(threads);
         KvCache kv;
-        kv.init(hp, 128);
+        kv.init(hp, n_ctx);
         ForwardScratch s;
-        s.init(hp, 64, 128);
+        s.init(hp, n_ctx, n_ctx);
         std::vector<float> logits(static_cast<size_t>(n) * nv);
         int32_t at = 0;
         size_t split = 0;
@@ -147,6 +150,18 @@ void test_batch_and_thread_invariance() {
         CHECK(run(2, {1, 16, 3}) == one_by_one);
     }
     set_isa_level(initial);
+}
+
+// KV rollback and recomputation, and refused batches, on stories260K.
+void test_rollback() {
+    Model model;
+    const Status st = model_load(kStories, &model);
+    CHECK_MSG(st.is_ok(), st.message());
+    if (!st) return;
+    const ModelHparams& hp = model.hparams;
+    const std::vector<int32_t> tokens = model.vocab.encode("Once upon a time, there was a big dog. It liked to run and play", true, false);
+    const int32_t n = static_cast<int32_t>(tokens.size());
+    const size_t nv = hp.n_vocab;
 
     // Rolling back the KV and recomputing gives the same logits again.
     ThreadPool pool(2);
@@ -221,6 +236,10 @@ void test_fim_prompt_fits_the_context() {
 int main() {
     test_fim_prompt_fits_the_context();
     test_greedy_matches_llama_cpp();
-    test_batch_and_thread_invariance();
+    test_batch_and_thread_invariance(kStories, "Once upon a time, there was a big dog. It liked to run and play", 128);
+    std::string code;
+    for (int i = 0; i < 14; ++i) code += "def f" + std::to_string(i) + "(x):\n    return x * " + std::to_string(i) + "\n\n";
+    test_batch_and_thread_invariance(check::repo_path("test/fixtures/models/tiny-coder.gguf"), code, 256);
+    test_rollback();
     return check::summary("test-model");
 }
