@@ -73,6 +73,8 @@ export interface ConfigResult {
   sameTokensAsBaseline: number;
   prompts: number;
   acceptance: { level: string; proposed: number; accepted: number; acceptance: number; meanDraftLength: number }[];
+  /** Decode tokens/s of the baseline runs paired with this stack's (its speedup is over these). */
+  pairedBaselineTokensPerSecond?: number;
   /** Peak resident memory of a process that loads this stack and completes one prompt (bytes). */
   peakRssBytes?: number;
 }
@@ -465,6 +467,7 @@ async function endToEnd(target: string, draft: string, stacks: StackConfig[], ta
         continue;
       }
       let pairedBaselineMs = 0;
+      let pairedBaselineTokens = 0;
       await warm(engine);
       const acceptance = new Map<string, { proposed: number; accepted: number; drafts: number; rounds: number }>();
       try {
@@ -480,6 +483,7 @@ async function endToEnd(target: string, draft: string, stacks: StackConfig[], ta
           add(base, rb, firstBaselineTokens.get(ti) as number[]);
           add(result, rc, rb.tokens);
           pairedBaselineMs += rb.stats.decodeMs;
+          pairedBaselineTokens += rb.stats.generatedTokens;
           for (const l of rc.stats.levels.slice(1)) {
             const a = acceptance.get(l.name) ?? { proposed: 0, accepted: 0, drafts: 0, rounds: 0 };
             a.proposed += l.proposed;
@@ -493,6 +497,7 @@ async function endToEnd(target: string, draft: string, stacks: StackConfig[], ta
         engine.close();
       }
       result.speedup = result.decodeMs > 0 ? pairedBaselineMs / result.decodeMs : NaN;
+      result.pairedBaselineTokensPerSecond = pairedBaselineMs > 0 ? (pairedBaselineTokens * 1000) / pairedBaselineMs : 0;
       result.decodeTokensPerSecond = result.decodeMs > 0 ? (result.generatedTokens * 1000) / result.decodeMs : 0;
       result.acceptance = [...acceptance.entries()].map(([level, a]) => ({
         level, proposed: a.proposed, accepted: a.accepted, acceptance: a.proposed ? a.accepted / a.proposed : 0,
