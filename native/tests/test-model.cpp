@@ -175,6 +175,12 @@ void test_rollback() {
     CHECK_EQ(kv.n_past, 3);
     CHECK(model_forward(hp, model.weights, kv, s, &pool, tokens.data() + 3, n - 3, LogitsFor::Last, b.data()).is_ok());
     CHECK(a == b);
+    // Filling the cache without logits (LogitsFor::None), then the last token alone: the same logits.
+    kv.rollback(0);
+    CHECK(model_forward(hp, model.weights, kv, s, &pool, tokens.data(), n - 1, LogitsFor::None, nullptr).is_ok());
+    CHECK_EQ(kv.n_past, n - 1);
+    CHECK(model_forward(hp, model.weights, kv, s, &pool, tokens.data() + n - 1, 1, LogitsFor::Last, b.data()).is_ok());
+    CHECK(a == b);
     // A batch past the context is refused without changing the cache.
     std::vector<int32_t> many(64, 5);
     CHECK(model_forward(hp, model.weights, kv, s, &pool, many.data(), 64, LogitsFor::Last, b.data()).is_ok());

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -23,11 +24,13 @@ namespace {
 struct Case {
     std::string target, draft;
     std::vector<CompletionRequest> requests;
+    int32_t draft_vocab = 0;  // a limit that cuts this vocabulary (EngineOptions::draft_vocab), for one variant
 };
 
 std::unique_ptr<Engine> load(const std::string& target, const std::string& draft, std::vector<std::string> levels,
-                             int threads, bool adaptive, bool share_kv = true) {
+                             int threads, bool adaptive, bool share_kv = true, int32_t draft_vocab = 0) {
     EngineOptions o;
+    o.draft_vocab = draft_vocab;
     o.share_kv = share_kv;
     o.target = target;
     o.draft = draft;
@@ -52,12 +55,14 @@ void check_exact(const Case& c, const std::string& label) {
     int64_t total_proposed = 0, total_accepted = 0;
     for (const auto& stack : stacks) {
         for (int threads : {1, 3}) {
-            for (int variant = 0; variant < 3; ++variant) {
+            for (int variant = 0; variant < 4; ++variant) {
                 // adaptive drafts with a shared KV cache where the draft is the same network; fixed drafts;
-                // adaptive with every level keeping its own cache.
+                // adaptive with every level keeping its own cache; adaptive with the drafting levels' heads limited
+                // to part of the vocabulary.
                 const bool adaptive = variant != 1;
                 const bool share_kv = variant != 2;
-                auto e = load(c.target, c.draft, stack, threads, adaptive, share_kv);
+                const int32_t draft_vocab = variant == 3 ? c.draft_vocab : 0;
+                auto e = load(c.target, c.draft, stack, threads, adaptive, share_kv, draft_vocab);
                 if (!e) continue;
                 for (size_t i = 0; i < c.requests.size(); ++i) {
                     CompletionResult out;
@@ -66,7 +71,9 @@ void check_exact(const Case& c, const std::string& label) {
                     std::string name = label + " [";
                     for (const auto& l : stack) name += l + " ";
                     name += "] threads " + std::to_string(threads) + (adaptive ? " adaptive" : " fixed") +
-                            (share_kv ? " shared-kv" : " own-kv") + " request " + std::to_string(i);
+                            (share_kv ? " shared-kv" : " own-kv") +
+                            (draft_vocab > 0 ? " draft-vocab " + std::to_string(draft_vocab) : "") + " request " +
+                            std::to_string(i);
                     CHECK_MSG(out.tokens == expected[i], name);
                     CHECK_EQ(out.stats.levels.size(), stack.size());
                     for (size_t l = 1; l < out.stats.levels.size(); ++l) {
@@ -223,6 +230,81 @@ void test_suppressed_tokens(const std::string& path) {
     CHECK(changed >= 1);
 }
 
+// A limited head chooses, on every row, the best token among the ids below n_first and the extra ids, with the
+// same logits the whole head gives them; the target-only operation choose_among() is refused.
+void test_limited_head(const std::string& path) {
+    Model m;
+    CHECK(model_load(path, &m).is_ok());
+    const std::vector<int32_t> context = m.vocab.encode("Once upon a time, there was a little girl", true, false);
+    const int32_t n = static_cast<int32_t>(context.size());
+    const int32_t nv = static_cast<int32_t>(m.hparams.n_vocab);
+    // The whole head's logits of every position, straight from the model.
+    KvCache kv;
+    ForwardScratch scratch;
+    CHECK(kv.init(m.hparams, 128).is_ok());
+    scratch.init(m.hparams, 64, 128);
+    std::vector<float> logits(static_cast<size_t>(n) * nv);
+    CHECK(model_forward(m.hparams, m.weights, kv, scratch, nullptr, context.data(), n, LogitsFor::All, logits.data())
+              .is_ok());
+    auto best_among = [&](int32_t r, const std::function<bool(int32_t)>& allowed) {
+        int32_t best = -1;
+        for (int32_t id = 0; id < nv; ++id) {
+            if (allowed(id) && (best < 0 || logits[static_cast<size_t>(r) * nv + id] >
+                                                logits[static_cast<size_t>(r) * nv + best])) {
+                best = id;
+            }
+        }
+        return best;
+    };
+    std::vector<int32_t> top;
+    for (int32_t r = 0; r < n; ++r) top.push_back(best_among(r, [](int32_t) { return true; }));
+    std::vector<int32_t> distinct = top;
+    std::sort(distinct.begin(), distinct.end());
+    distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+    CHECK(distinct.size() >= 2);
+    if (distinct.size() < 2) return;
+    // The two highest of the whole head's choices lie at or above n_first; the highest is kept as an extra id.
+    const int32_t n_first = distinct[distinct.size() - 2];
+    const int32_t extra = distinct.back();
+    auto allowed = [&](int32_t id) { return id < n_first || id == extra; };
+
+    ModelLevel level("draft", &m.hparams, &m.weights);
+    CHECK(level.init(128, 64).is_ok());
+    CHECK(!level.limit_head(0, {}).is_ok());
+    CHECK(level.limit_head(n_first, {extra, extra, nv + 5, 3}).is_ok());  // duplicates, out-of-range, low ids ignored
+    CHECK_EQ(level.head_size(), n_first + 1);
+    int32_t reused = 0;
+    CHECK(level.sync({context.front()}, nullptr, &reused).is_ok());
+    const std::vector<int32_t> draft(context.begin() + 1, context.end());
+    std::vector<int32_t> chosen;
+    std::vector<float> confidence;
+    CHECK(level.verify(context.front(), draft, nullptr, &chosen, &confidence).is_ok());
+    CHECK_EQ(static_cast<int32_t>(chosen.size()), n);
+    int changed = 0, kept_extra = 0;
+    for (int32_t r = 0; r < n && r < static_cast<int32_t>(chosen.size()); ++r) {
+        const int32_t expected = best_among(r, allowed);
+        CHECK_EQ(chosen[r], expected);
+        changed += top[r] != expected;
+        kept_extra += expected == extra;
+        // Its confidence is its probability among the allowed tokens.
+        double sum = 0;
+        const float* row = logits.data() + static_cast<size_t>(r) * nv;
+        for (int32_t id = 0; id < nv; ++id) sum += allowed(id) ? std::exp(double(row[id]) - row[expected]) : 0.0;
+        CHECK(std::fabs(confidence[r] - 1.0 / sum) < 1e-4);
+    }
+    CHECK(changed >= 1);
+    CHECK(kept_extra >= 1);
+    int32_t token = -1;
+    CHECK(!level.choose_among(context.back(), {1, 2, 3}, nullptr, &token).is_ok());
+    // The whole head again: the whole head's choices.
+    CHECK(level.limit_head(nv, {}).is_ok());
+    CHECK_EQ(level.head_size(), nv);
+    level.keep(0);
+    CHECK(level.sync({context.front()}, nullptr, &reused).is_ok());
+    CHECK(level.verify(context.front(), draft, nullptr, &chosen, nullptr).is_ok());
+    CHECK(chosen == top);
+}
+
 int main() {
     test_confidence_calibration();
     test_acceptance_history();
@@ -235,7 +317,7 @@ int main() {
     ConvertReport report;
     const Status cs = convert_model(stories, stories_q8, co, &report);
     CHECK_MSG(cs.is_ok(), cs.message());
-    Case story{stories, stories_q8, {}};
+    Case story{stories, stories_q8, {}, 300};
     for (const char* p : {"Once upon a time", "The little dog was sad because", "Lily and Ben", "One day, a big bird"}) {
         CompletionRequest r;
         r.prompt = p;
@@ -253,6 +335,7 @@ int main() {
     check_exact(story, "stories260K");
     test_shared_kv_geometry(stories, stories_q8);
     test_suppressed_tokens(stories);
+    test_limited_head(stories);
     test_learning_outlives_requests(stories);
 
     // The trained code models, FIM prompts cut from held-out files at fixed points.
@@ -260,7 +343,7 @@ int main() {
     const std::string coder_draft = check::repo_path("test/fixtures/models/tiny-coder-draft.gguf");
     const std::string heldout = check::repo_path("test/fixtures/heldout/files");
     if (std::filesystem::exists(coder) && std::filesystem::exists(coder_draft) && std::filesystem::exists(heldout)) {
-        Case code{coder, coder_draft, {}};
+        Case code{coder, coder_draft, {}, 2048};
         std::vector<std::string> files;
         for (const auto& e : std::filesystem::directory_iterator(heldout)) files.push_back(e.path().string());
         std::sort(files.begin(), files.end());

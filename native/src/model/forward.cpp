@@ -101,7 +101,7 @@ void parallel_rows(ThreadPool* pool, int64_t n, auto&& fn) {
 }  // namespace
 
 Status model_forward(const ModelHparams& hp, const ModelWeights& w, KvCache& kv, ForwardScratch& s, ThreadPool* pool,
-                     const int32_t* tokens, int32_t n_tokens, LogitsFor which, float* logits) {
+                     const int32_t* tokens, int32_t n_tokens, LogitsFor which, float* logits, const WeightView* head) {
     if (n_tokens <= 0 || n_tokens > s.max_tokens) {
         return Status::error("batch of " + std::to_string(n_tokens) + " tokens does not fit (at most " +
                              std::to_string(s.max_tokens) + ")");
@@ -186,11 +186,13 @@ Status model_forward(const ModelHparams& hp, const ModelWeights& w, KvCache& kv,
     }
     kv.n_past = pos0 + n;
 
+    if (which == LogitsFor::None) return Status::ok();
+
     // 10. Final norm and the output head: logits = rms_norm(x) * output_norm  Wout^T   [n or 1, n_vocab]
     const int32_t first = which == LogitsFor::Last ? n - 1 : 0;
     const int32_t n_out = n - first;
     rms_norm(s.x.data() + first * d, w.output_norm, n_out, d, hp.rms_eps, s.xn.data());
-    matmul(pool, w.output, s.xn.data(), n_out, logits);
+    matmul(pool, head != nullptr ? *head : w.output, s.xn.data(), n_out, logits);
     return Status::ok();
 }
 

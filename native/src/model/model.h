@@ -123,14 +123,18 @@ struct ForwardScratch {
     void init(const ModelHparams& hp, int32_t max_tokens, int32_t n_ctx);
 };
 
-// Which rows of logits model_forward() writes.
-enum class LogitsFor { Last, All };
+// Which rows of logits model_forward() writes (None: only the KV cache is wanted, the head is skipped).
+enum class LogitsFor { Last, All, None };
 
 // Runs the network on `n_tokens` tokens at positions kv.n_past .. kv.n_past + n_tokens - 1, appends their keys and
 // values to `kv`, and writes logits ([n_tokens, n_vocab] for All, [n_vocab] of the last token for Last).
+// `head`, when given, replaces w.output (rows of logits then have head->rows entries): a drafting level's head over
+// part of the vocabulary (speculative.h, ModelLevel::limit_head). Afterwards s.xn holds the normalized final hidden
+// states of the rows of logits, so a caller can apply further head rows to them.
 // Batch-invariant: the logits of a position are bit-identical whether it was computed alone or in any batch.
 // Fails (without touching kv.n_past) when the batch does not fit the scratch or the context.
 Status model_forward(const ModelHparams& hp, const ModelWeights& w, KvCache& kv, ForwardScratch& s, ThreadPool* pool,
-                     const int32_t* tokens, int32_t n_tokens, LogitsFor which, float* logits);
+                     const int32_t* tokens, int32_t n_tokens, LogitsFor which, float* logits,
+                     const WeightView* head = nullptr);
 
 }  // namespace specqd

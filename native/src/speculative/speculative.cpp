@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "kernels/ops.h"
@@ -57,6 +58,57 @@ void ModelLevel::suppress(const std::vector<int32_t>& ids) {
     }
 }
 
+Status ModelLevel::limit_head(int32_t n_first, const std::vector<int32_t>& extra) {
+    const WeightView& output = weights_->output;
+    if (n_first >= n_vocab()) {
+        head_limited_ = false;
+        return Status::ok();
+    }
+    if (n_first <= 0) return Status::error("a drafting level's head needs at least one token");
+    std::vector<int32_t> ids;
+    for (int32_t id : extra) {
+        if (id >= n_first && id < n_vocab()) ids.push_back(id);
+    }
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    const int64_t row_bytes = output.row_bytes();
+    if (row_bytes <= 0) return Status::error("the output head's weight type has no row layout");
+    return run_guarded("for the head of level \"" + name_ + "\"", [&] {
+        head_extra_bytes_.assign(ids.size() * static_cast<size_t>(row_bytes), 0);
+        for (size_t j = 0; j < ids.size(); ++j) {
+            std::memcpy(head_extra_bytes_.data() + j * row_bytes, output.row(ids[j]), static_cast<size_t>(row_bytes));
+        }
+        head_first_ = WeightView{output.type, output.data, n_first, output.cols};
+        head_extra_ = WeightView{output.type, head_extra_bytes_.data(), static_cast<int64_t>(ids.size()), output.cols};
+        head_extra_ids_ = std::move(ids);
+        extra_logits_.assign(static_cast<size_t>(scratch_.max_tokens) * head_extra_ids_.size(), 0.0f);
+        head_row_.assign(static_cast<size_t>(n_first) + head_extra_ids_.size(), 0.0f);
+        head_limited_ = true;
+        return Status::ok();
+    });
+}
+
+float* ModelLevel::logits_row(int32_t r) {
+    if (!head_limited_) return logits_.data() + static_cast<size_t>(r) * n_vocab();
+    const size_t n_first = static_cast<size_t>(head_first_.rows);
+    const size_t n_extra = head_extra_ids_.size();
+    std::copy_n(logits_.data() + r * n_first, n_first, head_row_.data());
+    std::copy_n(extra_logits_.data() + r * n_extra, n_extra, head_row_.data() + n_first);
+    return head_row_.data();
+}
+
+int32_t ModelLevel::column_id(int64_t column) const {
+    if (!head_limited_ || column < head_first_.rows) return static_cast<int32_t>(column);
+    return head_extra_ids_[static_cast<size_t>(column - head_first_.rows)];
+}
+
+int64_t ModelLevel::id_column(int32_t id) const {
+    if (!head_limited_ || id < head_first_.rows) return id;
+    const auto it = std::lower_bound(head_extra_ids_.begin(), head_extra_ids_.end(), id);
+    if (it == head_extra_ids_.end() || *it != id) return -1;
+    return head_first_.rows + (it - head_extra_ids_.begin());
+}
+
 void ModelLevel::keep(int32_t n) {
     if (n < kv_.n_past) {
         kv_.rollback(n);
@@ -89,7 +141,7 @@ Status ModelLevel::sync(const std::vector<int32_t>& context, ThreadPool* pool, i
     for (int32_t at = common; at < want; at += chunk_max) {
         const int32_t chunk = std::min(chunk_max, want - at);
         const Status st = model_forward(*hp_, *weights_, kv_, scratch_, pool, context.data() + at, chunk,
-                                        LogitsFor::Last, logits_.data());
+                                        LogitsFor::None, nullptr);
         if (!st) {
             reset();
             return st;
@@ -108,25 +160,32 @@ Status ModelLevel::verify(int32_t last, const std::vector<int32_t>& draft, Threa
     batch.push_back(last);
     batch.insert(batch.end(), draft.begin(), draft.end());
     const auto t0 = Clock::now();
-    const Status st = model_forward(*hp_, *weights_, kv_, scratch_, pool, batch.data(), n, LogitsFor::All, logits_.data());
+    const Status st = model_forward(*hp_, *weights_, kv_, scratch_, pool, batch.data(), n, LogitsFor::All,
+                                    logits_.data(), head_limited_ ? &head_first_ : nullptr);
     if (!st) {
         reset();
         return st;
     }
+    // The extra rows of a limited head, applied to the normalized hidden states model_forward() left in scratch.
+    if (head_limited_) matmul(pool, head_extra_, scratch_.xn.data(), n, extra_logits_.data());
     cached_.insert(cached_.end(), batch.begin(), batch.end());
     top1->resize(n);
     if (confidence) confidence->resize(n);
-    const int32_t nv = n_vocab();
+    const int32_t nv = head_size();
     for (int32_t r = 0; r < n; ++r) {
-        float* row = logits_.data() + static_cast<size_t>(r) * nv;
-        for (int32_t id : suppressed_) row[id] = -std::numeric_limits<float>::infinity();
-        (*top1)[r] = static_cast<int32_t>(argmax(row, nv));
+        float* row = logits_row(r);
+        for (int32_t id : suppressed_) {
+            const int64_t column = id_column(id);
+            if (column >= 0) row[column] = -std::numeric_limits<float>::infinity();
+        }
+        const int64_t best = argmax(row, nv);
+        (*top1)[r] = column_id(best);
         if (confidence) {
             // The level's confidence in its own token: its probability under the softmax of the row (the row is
             // not read again, so the vectorized kernel may overwrite it; a scalar pass in double cost ~1 ms per
             // token on a 152k vocabulary, a tenth of an MXFP4 draft pass).
             softmax(row, nv);
-            (*confidence)[r] = row[(*top1)[r]];
+            (*confidence)[r] = row[best];
         }
     }
     const double ms = ms_since(t0);
@@ -138,6 +197,7 @@ Status ModelLevel::verify(int32_t last, const std::vector<int32_t>& draft, Threa
 Status ModelLevel::choose_among(int32_t last, const std::vector<int32_t>& allowed, ThreadPool* pool,
                                 int32_t* chosen) {
     if (allowed.empty()) return Status::error("no token may come next");
+    if (head_limited_) return Status::error("level \"" + name_ + "\" has a limited head and cannot choose among tokens");
     std::vector<int32_t> top1;
     SPECQD_TRY(verify(last, {}, pool, &top1, nullptr));
     const float* row = logits_.data();  // verify() left the row as computed (suppressed tokens at -inf)

@@ -90,6 +90,17 @@ public:
     // compares like with like and the stack stays exact.
     void suppress(const std::vector<int32_t>& ids);
 
+    // A drafting level's head over part of the vocabulary: logits only for the ids below n_first and for `extra`
+    // (ids at or above n_first, such as the end-of-generation tokens); every other token counts as -inf for this
+    // level. On a large vocabulary the head is a large share of a draft pass (Qwen2.5-Coder-0.5B's MXFP4 copy: 28%
+    // of the bytes read per token), and byte-level BPE ids are in merge order, roughly by frequency, so the tokens
+    // code uses sit low (docs/draft-vocabulary.md measures it). The level's output is then its own greedy choice
+    // among those tokens; the target still verifies everything, so the stack stays exact. Not for the target:
+    // choose_among() refuses a limited head. n_first >= n_vocab restores the whole head.
+    Status limit_head(int32_t n_first, const std::vector<int32_t>& extra);
+    // Logits per row: n_vocab, or n_first + extra.size() under limit_head().
+    int32_t head_size() const { return head_limited_ ? static_cast<int32_t>(head_first_.rows + head_extra_ids_.size()) : n_vocab(); }
+
     // Measured cost of verifying k tokens in one pass (EWMA, ms), k = 1..kMaxVerify; 0 = not measured yet.
     static constexpr int32_t kMaxVerify = 17;
     double verify_ms[kMaxVerify + 1] = {};
@@ -104,6 +115,19 @@ private:
     std::vector<int32_t> cached_;  // the tokens whose KV is in kv_ (size == kv_.n_past)
     std::vector<float> logits_;
     std::vector<int32_t> suppressed_;
+    // limit_head(): the head's first rows read in place, the extra rows copied into a matrix of their own, their
+    // logits, and one row of both together (the first rows' logits, then the extra ones').
+    bool head_limited_ = false;
+    WeightView head_first_;
+    std::vector<uint8_t> head_extra_bytes_;
+    WeightView head_extra_;
+    std::vector<int32_t> head_extra_ids_;
+    std::vector<float> extra_logits_;
+    std::vector<float> head_row_;
+    // The row of logits r of the last verify() pass, over head_size() columns; column_id() maps a column to its id.
+    float* logits_row(int32_t r);
+    int32_t column_id(int64_t column) const;
+    int64_t id_column(int32_t id) const;  // -1: the id has no column
 };
 
 // Prompt lookup: proposes the continuation of an earlier occurrence of the context's last n-gram (n from max_ngram
