@@ -76,6 +76,13 @@ export interface EngineOptions {
    */
   shareKv?: boolean;
   /**
+   * Drafting levels (mxfp4, draft) compute logits only for token ids below this, plus the end-of-generation tokens:
+   * on a large vocabulary the head is a large share of a draft pass, and the rare high ids seldom appear in code.
+   * 0: the whole vocabulary. Default 100000 (docs/draft-vocabulary.md). The target always uses the whole head, so
+   * completions are unchanged; only speed is.
+   */
+  draftVocab?: number;
+  /**
    * Weights of the "mxfp4" level: 'auto' (default) casts the target's projections (and head, unless
    * mxfp4KeepHead) to MXFP4 in memory at load time; a path loads an MXFP4 GGUF of the same network (e.g. written by
    * quantize()); 'off' refuses the level.

@@ -121,6 +121,24 @@ describe('Engine (native addon)', function () {
     }
   });
 
+  it('a drafting level with a head over part of the vocabulary (draftVocab) leaves the tokens unchanged', async () => {
+    const plain = await engine.complete({ prompt: 'Once upon a time', maxTokens: 48 });
+    // stories260K has 512 tokens: the MXFP4 level may propose only ids below 200 (and end of text).
+    const limited = await Engine.load({ target: stories260K, threads: 2, contextLength: 512, levels: ['target', 'mxfp4'], draftVocab: 200 });
+    try {
+      const r = await limited.complete({ prompt: 'Once upon a time', maxTokens: 48 });
+      assert.deepEqual(r.tokens, plain.tokens);
+      const mxfp4 = r.stats.levels[1];
+      assert.equal(mxfp4?.name, 'mxfp4');
+      assert.ok((mxfp4?.proposed ?? 0) > 0, 'the limited level drafted');
+    } finally {
+      limited.close();
+    }
+    for (const bad of [-1, 1.5, '100' as unknown as number]) {
+      await assert.rejects(Engine.load({ target: stories260K, levels: ['target', 'mxfp4'], draftVocab: bad }), /draftVocab/);
+    }
+  });
+
   it('copies the weights into memory by default, and maps the file with mapWeights; same tokens', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'specqd-map-'));
     const file = path.join(dir, 'stories-copy.gguf');

@@ -354,6 +354,16 @@ Napi::Value load_engine(const Napi::CallbackInfo& info) {
     Napi::Value adaptive = o.Get("adaptiveDrafts");
     if (adaptive.IsBoolean()) options.adaptive_drafts = adaptive.As<Napi::Boolean>().Value();
     options.map_weights = o.Get("mapWeights").ToBoolean().Value();
+    Napi::Value draft_vocab = o.Get("draftVocab");
+    if (draft_vocab.IsNumber()) {
+        const double v = draft_vocab.As<Napi::Number>().DoubleValue();
+        if (!(v >= 0 && v <= 2147483647.0) || v != static_cast<double>(static_cast<int64_t>(v))) {
+            return reject(env, "loadEngine(): draftVocab must be a whole number, 0 or more");
+        }
+        options.draft_vocab = static_cast<int32_t>(v);
+    } else if (!draft_vocab.IsUndefined()) {
+        return reject(env, "loadEngine(): draftVocab must be a number");
+    }
     Napi::Value share_kv = o.Get("shareKv");
     if (share_kv.IsBoolean()) options.share_kv = share_kv.As<Napi::Boolean>().Value();
     auto* worker = new LoadWorker(env, std::move(options));

@@ -123,8 +123,16 @@ Status Engine::build_stack(const EngineOptions& options) {
     for (int32_t id = 0; id < vocab.n_tokens(); ++id) {
         if (vocab.token_type(id) == TokenType::CONTROL && !vocab.is_eog(id)) suppressed.push_back(id);
     }
+    std::vector<int32_t> end_of_generation;
+    for (int32_t id = 0; id < vocab.n_tokens(); ++id) {
+        if (vocab.is_eog(id)) end_of_generation.push_back(id);
+    }
+    if (options.draft_vocab < 0) return Status::error("draft vocabulary size must be 0 (all) or positive");
     for (size_t i = 0; i < stack_.depth(); ++i) {
-        if (stack_.level(i).is_model()) static_cast<ModelLevel&>(stack_.level(i)).suppress(suppressed);
+        if (!stack_.level(i).is_model()) continue;
+        auto& level = static_cast<ModelLevel&>(stack_.level(i));
+        level.suppress(suppressed);
+        if (i > 0 && options.draft_vocab > 0) SPECQD_TRY(level.limit_head(options.draft_vocab, end_of_generation));
     }
     return Status::ok();
 }

@@ -42,6 +42,12 @@ struct EngineOptions {
     // "off" refuses the level. Only read when levels contains "mxfp4".
     std::string mxfp4 = "auto";
     bool mxfp4_keep_head = false;
+    // Drafting model levels compute logits only for token ids below this, plus the end-of-generation tokens
+    // (ModelLevel::limit_head); 0 = the whole vocabulary. 100000: measured on code in Qwen2.5's tokenizer, ids at or
+    // above it are 0.005-0.3% of the tokens (docs/draft-vocabulary.md), and the head rows past it are a third of a
+    // 151,936-token head. A vocabulary no larger is unaffected.
+    int32_t draft_vocab = kDefaultDraftVocab;
+    static constexpr int32_t kDefaultDraftVocab = 100000;
     // Read the model files' weights in place from a memory map instead of copying them into memory on huge pages
     // (base/mapped-file.h): less memory when several processes load the same files, slower decode.
     bool map_weights = false;
