@@ -388,7 +388,8 @@ function llamaBench(tools: LlamaTools, model: string, threads: number, opts: { d
 // ---- end to end -------------------------------------------------------------------------------------------------
 
 // shareKv false: the MXFP4 level keeps a cache of its own instead of reading the target's (issue 7 asks for both).
-type StackConfig = { name: string; levels: SpeculationLevel[]; shareKv?: boolean };
+// draftVocab: the engine's option of that name (unset: its default).
+type StackConfig = { name: string; levels: SpeculationLevel[]; shareKv?: boolean; draftVocab?: number };
 const CONFIGS: StackConfig[] = [
   { name: 'target alone', levels: ['target'] },
   { name: 'target ← ngram', levels: ['target', 'ngram'] },
@@ -409,7 +410,8 @@ const CONFIGS: StackConfig[] = [
 function peakRss(target: string, draft: string, config: StackConfig, prefixFile: string, suffixFile: string, threads: number): number | undefined {
   const args = [path.join(__dirname, 'cli.js'), 'complete', '--model', target, '--draft', draft, '--levels', config.levels.join(','),
     '--prefix-file', prefixFile, '--suffix-file', suffixFile, '--max-tokens', '16', '--threads', String(threads), '--json',
-    ...(config.shareKv === false ? ['--own-kv'] : [])];
+    ...(config.shareKv === false ? ['--own-kv'] : []),
+    ...(config.draftVocab !== undefined ? ['--draft-vocab', String(config.draftVocab)] : [])];
   const r = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 64 << 20, timeout: 600_000 });
   if (r.status !== 0) return undefined;
   return (JSON.parse(r.stdout) as { peakRssBytes?: number }).peakRssBytes;
@@ -460,7 +462,11 @@ async function endToEnd(target: string, draft: string, stacks: StackConfig[], ta
       if (ci === 0) continue;
       let engine: Engine;
       try {
-        engine = await Engine.load({ target, draft, levels: c.levels, threads, ...(c.shareKv === false ? { shareKv: false } : {}) });
+        engine = await Engine.load({
+          target, draft, levels: c.levels, threads,
+          ...(c.shareKv === false ? { shareKv: false } : {}),
+          ...(c.draftVocab !== undefined ? { draftVocab: c.draftVocab } : {}),
+        });
       } catch (error) {
         result.available = false;
         result.note = `skipped: ${error instanceof Error ? error.message : String(error)}`;
@@ -602,7 +608,7 @@ function llamaSpeculative(tools: LlamaTools, target: string, draft: string, task
 export const BENCH_USAGE = `  specqd bench [--quick] [--json] [--prompts DIR] [--out DIR] [--threads 1,2] [--llama-dir DIR]
                [--tmp DIR] [--target M.gguf --draft D.gguf] [--no-llama] [--keep-models]
                [--only costs|e2e] [--wide-shape 0.5b|1.5b|keep] [--e2e-threads T]
-               [--rounds N] [--tasks N]
+               [--rounds N] [--tasks N] [--draft-vocab N]
       the benchmark suite: per-token costs on Qwen2.5-Coder-shaped models, end-to-end speculative speedups,
       llama.cpp side by side and the memory-bandwidth limit; writes report.json, report.md and charts to --out`;
 
@@ -612,7 +618,7 @@ export async function runBench(args: string[]): Promise<number> {
     threads: { kind: 'string' }, 'llama-dir': { kind: 'string' }, tmp: { kind: 'string' }, target: { kind: 'string' },
     draft: { kind: 'string' }, 'no-llama': { kind: 'flag' }, 'keep-models': { kind: 'flag' },
     only: { kind: 'string' }, 'wide-shape': { kind: 'string' }, 'e2e-threads': { kind: 'int' }, rounds: { kind: 'int' },
-    tasks: { kind: 'int' },
+    tasks: { kind: 'int' }, 'draft-vocab': { kind: 'int' },
   });
   const only = options.get('only');
   if (only !== undefined && only !== 'costs' && only !== 'e2e') throw new UsageError('--only must be costs or e2e');
@@ -783,7 +789,10 @@ export async function runBench(args: string[]): Promise<number> {
       { target: wide, draft: draftPadded, stacks: CONFIGS, llama: false },
       { target: wideSmallVocab, draft: draftBf16, stacks: quick ? CONFIGS.filter((c) => c.levels.join() === 'target' || c.levels.join() === 'target,draft') : CONFIGS, llama: true },
     ];
+    const draftVocab = options.get('draft-vocab') as number | undefined;
+    if (draftVocab !== undefined) notes.push(`end to end: drafting levels with --draft-vocab ${draftVocab}`);
     for (const v of variants) {
+      if (draftVocab !== undefined) v.stacks = v.stacks.map((c) => ({ ...c, draftVocab }));
       log(`end to end: ${path.basename(v.target)} with ${path.basename(v.draft)}, t=${e2eThreads}, ${tasks.length} prompts × ${maxTokens} tokens`);
       const costs = benchForward(v.target, e2eThreads, { decode: 8, prefill: [], verify: [], depth: 16, reps: 1 });
       pinSelf(e2eThreads);

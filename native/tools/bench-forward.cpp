@@ -7,8 +7,11 @@
 // The measurements are interleaved (one repetition of each, then the next), and medians are reported, because the
 // machine may be shared. Tokens are seeded random ids below 4000. Prints one JSON object.
 //
+// --head-rows N computes logits for the first N rows of the output head only, as a drafting level does under
+// EngineOptions::draft_vocab (speculative.h, ModelLevel::limit_head; without its few extra rows).
+//
 // usage: bench-forward MODEL.gguf [--threads T] [--decode N] [--prefill 128,512,2048] [--verify 1,2,4,8,16]
-//                     [--depth D] [--reps R]
+//                     [--depth D] [--reps R] [--head-rows N]
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -56,11 +59,12 @@ int fail(const Status& s) {
 int main(int argc, char** argv) {
     if (argc < 2) {
         std::fprintf(stderr, "usage: bench-forward MODEL.gguf [--threads T] [--decode N] [--prefill 128,512,2048] "
-                             "[--verify 1,2,4,8,16] [--depth D] [--reps R]\n");
+                             "[--verify 1,2,4,8,16] [--depth D] [--reps R] [--head-rows N]\n");
         return 2;
     }
     const std::string path = argv[1];
     int threads = 1, n_decode = 32, depth = 64, reps = 3;
+    int64_t head_rows = 0;
     std::vector<int> prefill = {128, 512}, verify = {1, 2, 4, 8, 16};
     for (int i = 2; i < argc; ++i) {
         const std::string a = argv[i];
@@ -71,6 +75,7 @@ int main(int argc, char** argv) {
         else if (a == "--verify") verify = parse_list(v);
         else if (a == "--depth") depth = std::atoi(v.c_str());
         else if (a == "--reps") reps = std::atoi(v.c_str());
+        else if (a == "--head-rows") head_rows = std::atoll(v.c_str());
         else {
             std::fprintf(stderr, "bench-forward: unknown option %s\n", a.c_str());
             return 2;
@@ -95,8 +100,11 @@ int main(int argc, char** argv) {
     std::vector<int32_t> tokens(static_cast<size_t>(n_ctx));
     for (auto& t : tokens) t = static_cast<int32_t>(rng() % id_limit);
 
+    WeightView head = model.weights.output;
+    if (head_rows > 0 && head_rows < head.rows) head.rows = head_rows;
     auto forward = [&](int32_t start, int32_t n, LogitsFor which) {
-        return model_forward(hp, model.weights, kv, scratch, &pool, tokens.data() + start, n, which, logits.data());
+        return model_forward(hp, model.weights, kv, scratch, &pool, tokens.data() + start, n, which, logits.data(),
+                             &head);
     };
     // The context the decode and verify measurements run after.
     auto fill_depth = [&]() -> Status {
@@ -145,11 +153,12 @@ int main(int argc, char** argv) {
     }
 
     std::printf("{\"model\": \"%s\", \"threads\": %d, \"kernel_path\": \"%s\", \"n_vocab\": %u, \"n_embd\": %u, "
-                "\"n_layer\": %u, \"bytes_per_token\": %llu, \"head_bytes\": %llu, \"depth\": %d, \"reps\": %d",
+                "\"n_layer\": %u, \"bytes_per_token\": %llu, \"head_bytes\": %llu, \"head_rows\": %lld, "
+                "\"depth\": %d, \"reps\": %d",
                 path.c_str(), pool.n_threads(), kernel_path_name(), hp.n_vocab, hp.n_embd, hp.n_layer,
                 static_cast<unsigned long long>(model.weights.bytes_per_token()),
-                static_cast<unsigned long long>(model.weights.output.rows * model.weights.output.row_bytes()), depth,
-                reps);
+                static_cast<unsigned long long>(model.weights.output.rows * model.weights.output.row_bytes()),
+                static_cast<long long>(head.rows), depth, reps);
     if (n_decode > 0) {
         std::printf(", \"decode\": {\"tokens\": %d, \"tokens_per_s\": %.3f, \"samples\": [", n_decode, median(decode_tps));
         for (size_t i = 0; i < decode_tps.size(); ++i) std::printf("%s%.3f", i ? ", " : "", decode_tps[i]);
