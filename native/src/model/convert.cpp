@@ -205,25 +205,25 @@ struct PlannedCast {
     uint64_t offset;
 };
 
-// Whether the matrix can be cast; a matrix that cannot keeps its view (reported, unless it has the type already).
-bool plan_cast(const std::string& name, WeightView* view, GgmlType type, std::vector<PlannedCast>* plan,
+// Plans the matrix's cast when it can be cast; a matrix that cannot keeps its view (reported, unless it has the
+// type already).
+void plan_cast(const std::string& name, WeightView* view, GgmlType type, std::vector<PlannedCast>* plan,
                uint64_t* total_bytes, ConvertReport* report) {
     const WeightView src = *view;
     const auto traits = ggml_type_traits(static_cast<uint32_t>(type));
     if (src.cols % traits->block_elements != 0) {
         report->kept.push_back(name + ": row length " + std::to_string(src.cols) + " is not a multiple of " +
                                std::to_string(traits->block_elements));
-        return false;
+        return;
     }
     if (!matmul_supports(src.type) || src.type == type) {
         if (src.type != type) report->kept.push_back(name + ": source type cannot be read");
-        return false;
+        return;
     }
     constexpr uint64_t kAlign = 64;  // a cache line: the kernels' rows start where their loads expect
     const WeightView cast{type, nullptr, src.rows, src.cols};
     plan->push_back({name, view, *total_bytes});
     *total_bytes += (static_cast<uint64_t>(cast.row_bytes() * src.rows) + kAlign - 1) / kAlign * kAlign;
-    return true;
 }
 
 // One planned matrix cast into `dst`, rows spread over the pool.
