@@ -25,6 +25,8 @@ export interface Settings {
   contextLength: number;
   /** Read weights in place from a memory map instead of a copy in memory (EngineOptions.mapWeights). */
   mapWeights: boolean;
+  /** Drafting levels' logits stop at this token id (EngineOptions.draftVocab); 0: the whole vocabulary. */
+  draftVocab: number;
   prefixLines: number;
   suffixLines: number;
   maxTokens: number;
@@ -43,6 +45,7 @@ export const defaultSettings: Settings = {
   threads: 0,
   contextLength: 0,
   mapWeights: false,
+  draftVocab: 100000,  // the engine's own default (EngineOptions::kDefaultDraftVocab, docs/draft-vocabulary.md)
   prefixLines: 256,
   suffixLines: 64,
   maxTokens: 128,
@@ -144,6 +147,7 @@ export function parseSettings(get: SettingGetter): ParsedSettings {
     threads: int('threads', d.threads, 0, 256),
     contextLength: int('contextLength', d.contextLength, 0, 131072),
     mapWeights: bool('mapWeights', d.mapWeights),
+    draftVocab: int('draftVocab', d.draftVocab, 0, 1 << 30),
     prefixLines: int('prefixLines', d.prefixLines, 0, 10000),
     suffixLines: int('suffixLines', d.suffixLines, 0, 10000),
     maxTokens: int('maxTokens', d.maxTokens, 1, 4096),
@@ -174,6 +178,7 @@ export function engineOptionsFrom(settings: Settings): EngineOptions | undefined
     ...(settings.threads > 0 ? { threads: settings.threads } : {}),
     ...(settings.contextLength > 0 ? { contextLength: settings.contextLength } : {}),
     ...(settings.mapWeights ? { mapWeights: true } : {}),
+    ...(settings.draftVocab !== defaultSettings.draftVocab ? { draftVocab: settings.draftVocab } : {}),
     ...(settings.draftModel !== '' && levels.includes('draft') ? { draft: settings.draftModel } : {}),
     ...(settings.mxfp4.kind === 'path' && levels.includes('mxfp4') ? { mxfp4: settings.mxfp4.path } : {}),
     levels,

@@ -24,7 +24,7 @@ describe('settings', () => {
   it('reads every key', () => {
     const { settings, problems } = from({
       enabled: false, languages: { markdown: false }, targetModel: '/m/t.gguf', draftModel: '/m/d.gguf', mxfp4: 'off',
-      levels: ['target', 'ngram'], threads: 4, contextLength: 2048, mapWeights: true, prefixLines: 100, suffixLines: 10, maxTokens: 64,
+      levels: ['target', 'ngram'], threads: 4, contextLength: 2048, mapWeights: true, draftVocab: 0, prefixLines: 100, suffixLines: 10, maxTokens: 64,
       maxLines: 5, debounceMs: 0, timeBudgetMs: 300,
     });
     assert.deepEqual(problems, []);
@@ -37,6 +37,7 @@ describe('settings', () => {
     assert.equal(settings.threads, 4);
     assert.equal(settings.contextLength, 2048);
     assert.equal(settings.mapWeights, true);
+    assert.equal(settings.draftVocab, 0);
     assert.equal(settings.prefixLines, 100);
     assert.equal(settings.suffixLines, 10);
     assert.equal(settings.maxTokens, 64);
@@ -100,6 +101,11 @@ describe('settings', () => {
     const mapped = engineOptionsFrom(from({ targetModel: '/m.gguf', threads: 2, mapWeights: true }).settings);
     assert.deepEqual(mapped, { ...a, mapWeights: true });
     assert.notEqual(engineOptionsKey(a), engineOptionsKey(mapped));
+    // The draft vocabulary goes to the engine when it is not the engine's default.
+    assert.deepEqual(engineOptionsFrom(from({ targetModel: '/m.gguf', threads: 2, draftVocab: 100000 }).settings), a);
+    const whole = engineOptionsFrom(from({ targetModel: '/m.gguf', threads: 2, draftVocab: 0 }).settings);
+    assert.deepEqual(whole, { ...a, draftVocab: 0 });
+    assert.notEqual(engineOptionsKey(a), engineOptionsKey(whole));
     assert.equal(engineOptionsKey(undefined), '');
   });
 
