@@ -119,13 +119,12 @@ Status Engine::build_stack(const EngineOptions& options) {
     // A FIM marker (or BOS) inside a completion is the model losing its place, not text: no level may choose one,
     // so the completion goes on with the best real token or ends with end-of-text.
     const Vocab& vocab = model_.vocab;
-    std::vector<int32_t> suppressed;
-    for (int32_t id = 0; id < vocab.n_tokens(); ++id) {
-        if (vocab.token_type(id) == TokenType::CONTROL && !vocab.is_eog(id)) suppressed.push_back(id);
-    }
-    std::vector<int32_t> end_of_generation;
+    // End-of-generation tokens stay in a drafting level's limited head (limit_head), so a draft can end where the
+    // completion ends.
+    std::vector<int32_t> suppressed, end_of_generation;
     for (int32_t id = 0; id < vocab.n_tokens(); ++id) {
         if (vocab.is_eog(id)) end_of_generation.push_back(id);
+        else if (vocab.token_type(id) == TokenType::CONTROL) suppressed.push_back(id);
     }
     if (options.draft_vocab < 0) return Status::error("draft vocabulary size must be 0 (all) or positive");
     for (size_t i = 0; i < stack_.depth(); ++i) {

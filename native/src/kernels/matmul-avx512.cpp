@@ -284,7 +284,9 @@ struct Bf16DotTiles {
                 // verifying 2 / 3 / 4 tokens 5 / 9 / 11% faster (bench-forward, BF16 0.5B shape, 1 thread pinned,
                 // three interleaved rounds; 2 threads 5 / 7 / 9%). Decode (one token) got slower with it.
                 _mm_prefetch(reinterpret_cast<const char*>(rp[r] + k + ahead), _MM_HINT_T0);
-                if constexpr (T > 1) _mm_prefetch(reinterpret_cast<const char*>(rp[r] + k + ahead + 32), _MM_HINT_T0);
+                if constexpr (T > 1) {
+                    _mm_prefetch(reinterpret_cast<const char*>(rp[r] + k + ahead + 32), _MM_HINT_T0);
+                }
                 w0 = _mm512_loadu_si512(rp[r] + k);
                 w1 = _mm512_loadu_si512(rp[r] + k + 32);
             });

@@ -197,7 +197,9 @@ Status ModelLevel::verify(int32_t last, const std::vector<int32_t>& draft, Threa
 Status ModelLevel::choose_among(int32_t last, const std::vector<int32_t>& allowed, ThreadPool* pool,
                                 int32_t* chosen) {
     if (allowed.empty()) return Status::error("no token may come next");
-    if (head_limited_) return Status::error("level \"" + name_ + "\" has a limited head and cannot choose among tokens");
+    if (head_limited_) {
+        return Status::error("level \"" + name_ + "\" has a limited head and cannot choose among tokens");
+    }
     std::vector<int32_t> top1;
     SPECQD_TRY(verify(last, {}, pool, &top1, nullptr));
     const float* row = logits_.data();  // verify() left the row as computed (suppressed tokens at -inf)

@@ -99,7 +99,9 @@ public:
     // choose_among() refuses a limited head. n_first >= n_vocab restores the whole head.
     Status limit_head(int32_t n_first, const std::vector<int32_t>& extra);
     // Logits per row: n_vocab, or n_first + extra.size() under limit_head().
-    int32_t head_size() const { return head_limited_ ? static_cast<int32_t>(head_first_.rows + head_extra_ids_.size()) : n_vocab(); }
+    int32_t head_size() const {
+        return head_limited_ ? static_cast<int32_t>(head_first_.rows + head_extra_ids_.size()) : n_vocab();
+    }
 
     // Measured cost of verifying k tokens in one pass (EWMA, ms), k = 1..kMaxVerify; 0 = not measured yet.
     static constexpr int32_t kMaxVerify = 17;
