@@ -75,6 +75,12 @@ export interface ConfigResult {
   acceptance: { level: string; proposed: number; accepted: number; acceptance: number; meanDraftLength: number }[];
   /** Decode tokens/s of the baseline runs paired with this stack's (its speedup is over these). */
   pairedBaselineTokensPerSecond?: number;
+  /**
+   * This stack's decode tokens/s over the baseline's across every pair of the pass. On a shared host the baseline
+   * runs paired with one stack can all land in a slow or a fast stretch (measured: 33.5-36.5 tok/s beside some
+   * stacks, 43-45 beside the same stacks in a run minutes later); this ratio shares one baseline among all stacks.
+   */
+  speedupOverAllBaselineRuns?: number;
   /** Peak resident memory of a process that loads this stack and completes one prompt (bytes). */
   peakRssBytes?: number;
 }
@@ -516,6 +522,9 @@ async function endToEnd(target: string, draft: string, stacks: StackConfig[], ta
   }
   base.decodeTokensPerSecond = base.decodeMs > 0 ? (base.generatedTokens * 1000) / base.decodeMs : 0;
   base.speedup = 1;
+  for (const c of configs) {
+    if (c.available && base.decodeTokensPerSecond > 0) c.speedupOverAllBaselineRuns = c.decodeTokensPerSecond / base.decodeTokensPerSecond;
+  }
   return {
     target, draft, vocabRows: costs.n_vocab, threads, prompts: tasks.length, maxTokens, bytesPerToken: costs.bytes_per_token, headBytes: costs.head_bytes, configs,
   };
