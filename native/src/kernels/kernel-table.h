@@ -64,6 +64,12 @@ struct KernelTable {
 //   start of every tile to demand misses. Measured (bench-forward, 0.5B shape in BF16, runs interleaved): decode
 //   on 1 thread 19.6-20.2 -> 23.1-26.4 tokens/s (avx512, bf16 dot products), 14.1-15.4 -> 22.0-23.4 (avx2); on 2
 //   threads (avx512) 41.8-42.5 -> 43.0-45.3.
+// These prefetches go into L2 (_MM_HINT_T1), not L1: a prefetch into L1 holds one of the core's few L1 miss buffers
+// until its line arrives, which capped how many lines were in flight. On the 2-core Zen 4 VM (bench-forward, 0.5B
+// shape, 1 thread pinned, interleaved): BF16 decode 13.2-13.6 -> 19.9-20.6 tokens/s, F16 14.2-14.3 -> 21.4, the
+// avx2 path's BF16 13.1-13.3 -> 25.3; 2 threads BF16 25.6-25.9 -> 37.1-37.8; verifying 4 tokens on 1 thread 85 ->
+// 49 ms; prefill unchanged. (Earlier prefetches into L1 at larger distances, or none at all, all ran at 13.5.) The
+// MXFP4 kernels keep L1: they are bound by their arithmetic there, and L2 made the avx2 one 18% slower.
 inline constexpr int64_t kPrefetchCols = 512;
 inline constexpr int64_t kShortTileCols = 8192;
 template <int R>

@@ -39,7 +39,7 @@ struct LoadF32 {
         w0 = _mm256_loadu_ps(p + k);
         w1 = _mm256_loadu_ps(p + k + 8);
     }
-    static void prefetch(Row p, int64_t k) { _mm_prefetch(reinterpret_cast<const char*>(p + k), _MM_HINT_T0); }
+    static void prefetch(Row p, int64_t k) { _mm_prefetch(reinterpret_cast<const char*>(p + k), _MM_HINT_T1); }
 };
 
 struct LoadF16 {
@@ -51,7 +51,7 @@ struct LoadF16 {
         w0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k)));
         w1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k + 8)));
     }
-    static void prefetch(Row p, int64_t k) { _mm_prefetch(reinterpret_cast<const char*>(p + k), _MM_HINT_T0); }
+    static void prefetch(Row p, int64_t k) { _mm_prefetch(reinterpret_cast<const char*>(p + k), _MM_HINT_T1); }
 };
 
 inline __m256 widen_bf16(__m128i h) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)); }
@@ -65,7 +65,7 @@ struct LoadBF16 {
         w0 = widen_bf16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k)));
         w1 = widen_bf16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k + 8)));
     }
-    static void prefetch(Row p, int64_t k) { _mm_prefetch(reinterpret_cast<const char*>(p + k), _MM_HINT_T0); }
+    static void prefetch(Row p, int64_t k) { _mm_prefetch(reinterpret_cast<const char*>(p + k), _MM_HINT_T1); }
 };
 
 // Q8_0: a 16-column step is half a block; weights dequantized as q * d in f32, as the reference does.
@@ -85,7 +85,7 @@ struct LoadQ8_0 {
         w1 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(q16, q16))), d);
     }
     static void prefetch(Row p, int64_t k) {
-        _mm_prefetch(reinterpret_cast<const char*>(p + k / kQ8_0BlockSize), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(p + k / kQ8_0BlockSize), _MM_HINT_T1);
     }
 };
 

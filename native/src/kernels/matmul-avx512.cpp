@@ -53,7 +53,7 @@ struct LoadF32 {
         w0 = _mm512_maskz_loadu_ps(m0, p + k);
         w1 = _mm512_maskz_loadu_ps(m1, p + k + 16);
     }
-    static void prefetch(Row p, int64_t k) { _mm_prefetch(reinterpret_cast<const char*>(p + k), _MM_HINT_T0); }
+    static void prefetch(Row p, int64_t k) { _mm_prefetch(reinterpret_cast<const char*>(p + k), _MM_HINT_T1); }
 };
 
 struct LoadF16 {
@@ -68,7 +68,7 @@ struct LoadF16 {
         w0 = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m0, p + k));
         w1 = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m1, p + k + 16));
     }
-    static void prefetch(Row p, int64_t k) { _mm_prefetch(reinterpret_cast<const char*>(p + k), _MM_HINT_T0); }
+    static void prefetch(Row p, int64_t k) { _mm_prefetch(reinterpret_cast<const char*>(p + k), _MM_HINT_T1); }
 };
 
 // bf16 -> f32 is exact: the bf16 bits become the top half of the f32.
@@ -86,7 +86,7 @@ struct LoadBF16 {
         w0 = widen_bf16(_mm256_maskz_loadu_epi16(m0, p + k));
         w1 = widen_bf16(_mm256_maskz_loadu_epi16(m1, p + k + 16));
     }
-    static void prefetch(Row p, int64_t k) { _mm_prefetch(reinterpret_cast<const char*>(p + k), _MM_HINT_T0); }
+    static void prefetch(Row p, int64_t k) { _mm_prefetch(reinterpret_cast<const char*>(p + k), _MM_HINT_T1); }
 };
 
 // Q8_0: one 32-column step is exactly one block. Dequantized as q * d in f32, the same product the reference
@@ -107,7 +107,7 @@ struct LoadQ8_0 {
     }
     static void load_tail(Row, int64_t, __mmask16, __mmask16, __m512&, __m512&) {}
     static void prefetch(Row p, int64_t k) {
-        _mm_prefetch(reinterpret_cast<const char*>(p + k / kQ8_0BlockSize), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(p + k / kQ8_0BlockSize), _MM_HINT_T1);
     }
 };
 
@@ -278,15 +278,13 @@ struct Bf16DotTiles {
         int64_t k = 0;
         for (; k + 64 <= cols; k += 64) {
             accumulate<R, T>(acc, xp, k, [&](int r, __m512i& w0, __m512i& w1) {
-                // A step reads two cache lines of each row. With several tokens the core spends longer on each
-                // line, and prefetching only the first of the two left the second to demand misses that did not
-                // overlap the arithmetic (a 2-4 token tile ran at compute time + memory time). Prefetching both:
-                // verifying 2 / 3 / 4 tokens 5 / 9 / 11% faster (bench-forward, BF16 0.5B shape, 1 thread pinned,
-                // three interleaved rounds; 2 threads 5 / 7 / 9%). Decode (one token) got slower with it.
-                _mm_prefetch(reinterpret_cast<const char*>(rp[r] + k + ahead), _MM_HINT_T0);
-                if constexpr (T > 1) {
-                    _mm_prefetch(reinterpret_cast<const char*>(rp[r] + k + ahead + 32), _MM_HINT_T0);
-                }
+                // A step reads two cache lines of each row; both are prefetched (into L2, see prefetch_ahead() in
+                // kernel-table.h). Prefetching only the first left the second to demand misses that did not overlap
+                // the arithmetic: a 2-4 token tile ran at compute time + memory time (Zen 5, prefetches into L1:
+                // both lines made verifying 2 / 3 / 4 tokens 5 / 9 / 11% faster, decode ~6% slower). Into L2 on the
+                // Zen 4 VM, one line per step decoded at 15 tok/s, both at 20 (BF16 0.5B shape, 1 thread pinned).
+                _mm_prefetch(reinterpret_cast<const char*>(rp[r] + k + ahead), _MM_HINT_T1);
+                _mm_prefetch(reinterpret_cast<const char*>(rp[r] + k + ahead + 32), _MM_HINT_T1);
                 w0 = _mm512_loadu_si512(rp[r] + k);
                 w1 = _mm512_loadu_si512(rp[r] + k + 32);
             });
