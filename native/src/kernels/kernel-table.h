@@ -69,7 +69,8 @@ struct KernelTable {
 // shape, 1 thread pinned, interleaved): BF16 decode 13.2-13.6 -> 19.9-20.6 tokens/s, F16 14.2-14.3 -> 21.4, the
 // avx2 path's BF16 13.1-13.3 -> 25.3; 2 threads BF16 25.6-25.9 -> 37.1-37.8; verifying 4 tokens on 1 thread 85 ->
 // 49 ms; prefill unchanged. (Earlier prefetches into L1 at larger distances, or none at all, all ran at 13.5.) The
-// MXFP4 kernels keep L1: they are bound by their arithmetic there, and L2 made the avx2 one 18% slower.
+// avx512 MXFP4 kernel prefetches into L2 as well; the avx2 one keeps L1, being bound by its arithmetic (into L2 it
+// decoded 8% faster but verified 2 tokens 14% slower).
 inline constexpr int64_t kPrefetchCols = 512;
 inline constexpr int64_t kShortTileCols = 8192;
 template <int R>
