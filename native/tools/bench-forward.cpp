@@ -152,12 +152,16 @@ int main(int argc, char** argv) {
         }
     }
 
+    // With --head-rows, the rows past the cut are never read: count only the rows a pass reads.
+    const uint64_t head_bytes = static_cast<uint64_t>(head.rows) * static_cast<uint64_t>(head.row_bytes());
+    const uint64_t bytes_per_token = model.weights.bytes_per_token() -
+                                     static_cast<uint64_t>(model.weights.output.rows - head.rows) *
+                                         static_cast<uint64_t>(head.row_bytes());
     std::printf("{\"model\": \"%s\", \"threads\": %d, \"kernel_path\": \"%s\", \"n_vocab\": %u, \"n_embd\": %u, "
                 "\"n_layer\": %u, \"bytes_per_token\": %llu, \"head_bytes\": %llu, \"head_rows\": %lld, "
                 "\"depth\": %d, \"reps\": %d",
                 path.c_str(), pool.n_threads(), kernel_path_name(), hp.n_vocab, hp.n_embd, hp.n_layer,
-                static_cast<unsigned long long>(model.weights.bytes_per_token()),
-                static_cast<unsigned long long>(model.weights.output.rows * model.weights.output.row_bytes()),
+                static_cast<unsigned long long>(bytes_per_token), static_cast<unsigned long long>(head_bytes),
                 static_cast<long long>(head.rows), depth, reps);
     if (n_decode > 0) {
         std::printf(", \"decode\": {\"tokens\": %d, \"tokens_per_s\": %.3f, \"samples\": [", n_decode, median(decode_tps));
