@@ -294,6 +294,7 @@ void test_limited_head(const std::string& path) {
     }
     CHECK(changed >= 1);
     CHECK(kept_extra >= 1);
+    const std::vector<int32_t> limited_choices = chosen;
     int32_t token = -1;
     CHECK(!level.choose_among(context.back(), {1, 2, 3}, nullptr, &token).is_ok());
     // The whole head again: the whole head's choices.
@@ -303,6 +304,13 @@ void test_limited_head(const std::string& path) {
     CHECK(level.sync({context.front()}, nullptr, &reused).is_ok());
     CHECK(level.verify(context.front(), draft, nullptr, &chosen, nullptr).is_ok());
     CHECK(chosen == top);
+    // Limited once more after that (turning the limit off let go of the limited head's buffers).
+    CHECK(level.limit_head(n_first, {extra}).is_ok());
+    CHECK_EQ(level.head_size(), n_first + 1);
+    level.keep(0);
+    CHECK(level.sync({context.front()}, nullptr, &reused).is_ok());
+    CHECK(level.verify(context.front(), draft, nullptr, &chosen, nullptr).is_ok());
+    CHECK(chosen == limited_choices);
 }
 
 int main() {

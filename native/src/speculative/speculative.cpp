@@ -60,8 +60,12 @@ void ModelLevel::suppress(const std::vector<int32_t>& ids) {
 
 Status ModelLevel::limit_head(int32_t n_first, const std::vector<int32_t>& extra) {
     const WeightView& output = weights_->output;
-    if (n_first >= n_vocab()) {
+    if (n_first >= n_vocab()) {  // no limit: the whole head, and nothing kept for a limited one
         head_limited_ = false;
+        std::vector<uint8_t>().swap(head_extra_bytes_);
+        std::vector<int32_t>().swap(head_extra_ids_);
+        std::vector<float>().swap(extra_logits_);
+        std::vector<float>().swap(head_row_);
         return Status::ok();
     }
     if (n_first <= 0) return Status::error("a drafting level's head needs at least one token");
