@@ -158,6 +158,7 @@ struct Tiles {
 #pragma GCC unroll 16
             for (int r = 0; r < R; ++r) {
                 const uint8_t* p = rp[r] + offset;
+                // Into L1, unlike the other fast kernels (kernel-table.h says why and what L2 measured here).
                 _mm_prefetch(reinterpret_cast<const char*>(p + ahead), _MM_HINT_T0);
                 _mm_prefetch(reinterpret_cast<const char*>(p + 128), _MM_HINT_T0);
                 for (int64_t h = 0; h < 2 && 2 * h < step_blocks; ++h) {
