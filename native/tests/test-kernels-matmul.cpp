@@ -1,7 +1,8 @@
 // matmul on every kernel path this machine has, for every weight type:
 //   1. agrees with ref::matmul (on the activations rounded as the path declares) within kMatmulTolerance;
 //   2. is batch-invariant bitwise: row t of an n-token call equals the 1-token call on row t;
-//   3. is thread-invariant bitwise: pools of 1, 2, 3 and 7 threads give the bits of the pool-less call.
+//   3. is thread-invariant bitwise: pools of 1, 2, 3 and 7 threads give the bits of the pool-less call;
+//   4. matmul_shared_input() gives each output the bits of its own matmul() call.
 // Plus the int8 activation rounding (the reference twin of the avx512 MXFP4 kernel's activations) on chosen values,
 // and that kernel on activations with NaN, infinities, all-zero and vanishing blocks.
 #include <algorithm>
@@ -176,6 +177,48 @@ void check_thread_invariance(const Path& path, const TestWeights& tw, int64_t n_
     }
 }
 
+// matmul_shared_input() must give, for every output, the bits of one matmul() call on it alone, on every pool
+// (including none). The groups mix weight types (a tensor that kept its type beside MXFP4 ones: two conversions of
+// the input, or one shared) and row counts that split unevenly across tasks, as a layer's q, k, v do.
+void check_shared_input(const Path& path, std::vector<ThreadPool*>& pools, std::mt19937& rng) {
+    const int64_t cols = 288;
+    const std::vector<std::vector<std::pair<GgmlType, int64_t>>> groups{
+        {{GgmlType::MXFP4, 299}, {GgmlType::MXFP4, 33}, {GgmlType::MXFP4, 33}},
+        {{GgmlType::BF16, 200}, {GgmlType::MXFP4, 67}, {GgmlType::BF16, 5}, {GgmlType::Q8_0, 130}},
+        {{GgmlType::F32, 1}, {GgmlType::F16, 301}},
+        {{GgmlType::MXFP4, 7}},
+    };
+    for (const auto& group : groups) {
+        std::vector<TestWeights> weights;
+        for (auto [type, rows] : group) weights.push_back(make_weights(type, rows, cols, rng));
+        for (int64_t n_tokens : {1, 3, 17}) {
+            const std::vector<float> x = random_activations(n_tokens * cols, rng);
+            std::vector<std::vector<float>> expected;
+            for (const TestWeights& tw : weights) {
+                expected.emplace_back(static_cast<size_t>(n_tokens * tw.rows));
+                matmul(nullptr, tw.view(), x.data(), n_tokens, expected.back().data());
+            }
+            std::vector<ThreadPool*> all_pools{nullptr};
+            all_pools.insert(all_pools.end(), pools.begin(), pools.end());
+            for (ThreadPool* pool : all_pools) {
+                std::vector<std::vector<float>> ys;
+                std::vector<MatmulOutput> outs;
+                for (const TestWeights& tw : weights) ys.emplace_back(static_cast<size_t>(n_tokens * tw.rows), -1.0f);
+                for (size_t i = 0; i < weights.size(); ++i) outs.push_back({weights[i].view(), ys[i].data()});
+                matmul_shared_input(pool, outs.data(), static_cast<int>(outs.size()), x.data(), n_tokens);
+                for (size_t i = 0; i < weights.size(); ++i) {
+                    CHECK_MSG(same_bits(ys[i].data(), expected[i].data(), static_cast<int64_t>(ys[i].size())),
+                              path.name + " shared-input output " + std::to_string(i) + " (" +
+                                  ggml_type_name(static_cast<uint32_t>(weights[i].type)) + ", " +
+                                  std::to_string(weights[i].rows) + " rows) n_tokens=" + std::to_string(n_tokens) +
+                                  " with " + std::to_string(pool != nullptr ? pool->n_threads() : 0) +
+                                  " threads differs from its own matmul");
+                }
+            }
+        }
+    }
+}
+
 // ref::round_activations(int8) on values whose result is known, then matmul on awkward activations on every path
 // (whatever rounding the path declares): it must match the reference on them and stay finite.
 void check_int8_rounding(const std::vector<Path>& paths, std::mt19937& rng) {
@@ -273,6 +316,7 @@ int main() {
             for (int64_t n : {1, 3, 7, 17}) check_thread_invariance(path, split, n, pools, rng);
             check_thread_invariance(path, big, 5, pools, rng);
         }
+        check_shared_input(path, pools, rng);
     }
 
     check_int8_rounding(paths, rng);

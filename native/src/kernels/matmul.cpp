@@ -40,34 +40,83 @@ ActivationRounding matmul_activation_rounding(GgmlType type) {
 }
 
 void matmul(ThreadPool* pool, const WeightView& w, const float* x, int64_t n_tokens, float* y) {
-    assert(matmul_supports(w.type));
-    assert((w.type != GgmlType::Q8_0 && w.type != GgmlType::MXFP4) || w.cols % 32 == 0);
-    assert(n_tokens >= 0);
-    if (n_tokens <= 0 || w.rows <= 0) return;
+    const MatmulOutput out{w, y};
+    matmul_shared_input(pool, &out, 1, x, n_tokens);
+}
 
-    const MatmulKernel& kernel = active_kernel_table().matmul[weight_slot(w.type)];
-    const void* xk = x;
-    int64_t x_row_bytes = w.cols * static_cast<int64_t>(sizeof(float));
-    if (kernel.prepare != nullptr) {
-        x_row_bytes = kernel.prepared_row_bytes(w.cols);
-        const size_t bytes = static_cast<size_t>(n_tokens * x_row_bytes);
-        if (tls_prepared.size() < bytes) tls_prepared.resize(bytes);
-        kernel.prepare(x, n_tokens, w.cols, tls_prepared.data(), x_row_bytes);
-        xk = tls_prepared.data();
+void matmul_shared_input(ThreadPool* pool, const MatmulOutput* outs, int n_outs, const float* x, int64_t n_tokens) {
+    assert(n_outs >= 1 && n_outs <= kMaxSharedMatmulOutputs);
+    assert(n_tokens >= 0);
+    if (n_tokens <= 0) return;
+    const int64_t cols = outs[0].w.cols;
+
+    // The kernel of each output and the activations it reads: the plain f32 x, or x converted once per distinct
+    // conversion (outputs of one weight type share it) into this thread's scratch.
+    struct Job {
+        const MatmulKernel* kernel;
+        const void* x;
+        int64_t x_row_bytes;
+        int64_t prepared_offset;  // into tls_prepared, -1 for plain x
+        int64_t first_task;
+    };
+    Job jobs[kMaxSharedMatmulOutputs];
+    int64_t prepared_bytes = 0;
+    int64_t total_rows = 0;
+    for (int i = 0; i < n_outs; ++i) {
+        const WeightView& w = outs[i].w;
+        assert(matmul_supports(w.type) && w.cols == cols);
+        assert((w.type != GgmlType::Q8_0 && w.type != GgmlType::MXFP4) || w.cols % 32 == 0);
+        const MatmulKernel& kernel = active_kernel_table().matmul[weight_slot(w.type)];
+        Job& job = jobs[i];
+        job = Job{&kernel, x, cols * static_cast<int64_t>(sizeof(float)), -1, 0};
+        if (kernel.prepare != nullptr) {
+            job.x_row_bytes = kernel.prepared_row_bytes(cols);
+            for (int j = 0; j < i && job.prepared_offset < 0; ++j) {
+                if (jobs[j].kernel->prepare == kernel.prepare) job.prepared_offset = jobs[j].prepared_offset;
+            }
+            if (job.prepared_offset < 0) {
+                job.prepared_offset = prepared_bytes;
+                prepared_bytes += n_tokens * job.x_row_bytes;
+            }
+        }
+        total_rows += w.rows;
+    }
+    if (total_rows <= 0) return;
+    if (tls_prepared.size() < static_cast<size_t>(prepared_bytes)) tls_prepared.resize(static_cast<size_t>(prepared_bytes));
+    int64_t converted_end = 0;  // conversions are laid out in order of first use
+    for (int i = 0; i < n_outs; ++i) {
+        Job& job = jobs[i];
+        if (job.prepared_offset < 0) continue;
+        job.x = tls_prepared.data() + job.prepared_offset;
+        if (job.prepared_offset == converted_end) {
+            job.kernel->prepare(x, n_tokens, cols, tls_prepared.data() + job.prepared_offset, job.x_row_bytes);
+            converted_end += n_tokens * job.x_row_bytes;
+        }
     }
 
+    const auto run_rows = [&](int i, int64_t begin, int64_t end) {
+        const MatmulOutput& out = outs[i];
+        jobs[i].kernel->rows(out.w, jobs[i].x, jobs[i].x_row_bytes, n_tokens, out.y, out.w.rows, begin, end);
+    };
     const int64_t n_threads = pool != nullptr ? pool->n_threads() : 1;
-    if (n_threads == 1 || w.rows * w.cols * n_tokens < kMinParallelWork) {
-        kernel.rows(w, xk, x_row_bytes, n_tokens, y, w.rows, 0, w.rows);
+    if (n_threads == 1 || total_rows * cols * n_tokens < kMinParallelWork) {
+        for (int i = 0; i < n_outs; ++i) run_rows(i, 0, outs[i].w.rows);
         return;
     }
-    int64_t rows_per_task = ceil_div(w.rows, n_threads * kTasksPerThread);
+    // Tasks cut every output's rows alike; a task never spans two outputs.
+    int64_t rows_per_task = ceil_div(total_rows, n_threads * kTasksPerThread);
     rows_per_task = ceil_div(rows_per_task, kRowGranule) * kRowGranule;
-    const int64_t n_tasks = ceil_div(w.rows, rows_per_task);
+    int64_t n_tasks = 0;
+    for (int i = 0; i < n_outs; ++i) {
+        jobs[i].first_task = n_tasks;
+        n_tasks += ceil_div(outs[i].w.rows, rows_per_task);
+    }
     pool->parallel_for(n_tasks, [&](int64_t task) {
-        const int64_t begin = task * rows_per_task;
-        const int64_t end = begin + rows_per_task < w.rows ? begin + rows_per_task : w.rows;
-        kernel.rows(w, xk, x_row_bytes, n_tokens, y, w.rows, begin, end);
+        int i = n_outs - 1;
+        while (jobs[i].first_task > task) --i;
+        const int64_t begin = (task - jobs[i].first_task) * rows_per_task;
+        const int64_t end = begin + rows_per_task < outs[i].w.rows ? begin + rows_per_task : outs[i].w.rows;
+        run_rows(i, begin, end);
     });
 }
 

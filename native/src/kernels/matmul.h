@@ -79,6 +79,21 @@ ActivationRounding matmul_activation_rounding(GgmlType type);
 // with assert in debug builds: matmul_supports(w.type), w.cols a multiple of the type's block size, n_tokens >= 0.
 void matmul(ThreadPool* pool, const WeightView& w, const float* x, int64_t n_tokens, float* y);
 
+// One of several products of the same activations: y[n_tokens][w.rows] = x w^T.
+struct MatmulOutput {
+    WeightView w;
+    float* y = nullptr;
+};
+
+inline constexpr int kMaxSharedMatmulOutputs = 4;  // a layer's q, k, v are the most the forward pass groups
+
+// Every outs[i].y = x outs[i].w^T (1 <= n_outs <= kMaxSharedMatmulOutputs, all w.cols equal), bit for bit what one matmul() per output gives, in one pass
+// of the pool: the activations are converted once per kernel that wants them converted, and the threads are waited
+// for once instead of once per product. Why: decode runs ~170 matmuls per token, and for MXFP4 weights (a 896 x 896
+// projection is 0.4 MB, ~20 us on one core) the wait for the threads and the repeated conversion are a real share
+// of each; a layer's q, k, v and its gate, up share their input. The y arrays must not overlap x or each other.
+void matmul_shared_input(ThreadPool* pool, const MatmulOutput* outs, int n_outs, const float* x, int64_t n_tokens);
+
 namespace ref {
 
 // The reference: dequantize each weight to f32 (as ggml does) and sum w * x in order of k, one float accumulator

@@ -138,9 +138,8 @@ Status model_forward(const ModelHparams& hp, const ModelWeights& w, KvCache& kv,
         rms_norm(s.x.data(), l.attn_norm, n, d, hp.rms_eps, s.xn.data());
 
         // 3. Projections q = xn Wq^T (+bq) [n, n_q]; k, v = xn Wk^T, xn Wv^T (+bk, bv) [n, n_kv]
-        matmul(pool, l.wq, s.xn.data(), n, s.q.data());
-        matmul(pool, l.wk, s.xn.data(), n, s.k.data());
-        matmul(pool, l.wv, s.xn.data(), n, s.v.data());
+        const MatmulOutput qkv[] = {{l.wq, s.q.data()}, {l.wk, s.k.data()}, {l.wv, s.v.data()}};
+        matmul_shared_input(pool, qkv, 3, s.xn.data(), n);
         if (l.bq) add_bias(s.q.data(), l.bq, n, n_q);
         if (l.bk) add_bias(s.k.data(), l.bk, n, n_kv);
         if (l.bv) add_bias(s.v.data(), l.bv, n, n_kv);
@@ -176,8 +175,8 @@ Status model_forward(const ModelHparams& hp, const ModelWeights& w, KvCache& kv,
         rms_norm(s.x.data(), l.ffn_norm, n, d, hp.rms_eps, s.xn.data());
 
         // 8. SwiGLU: gate = silu(xn Wg^T) * (xn Wu^T)                               [n, n_ff]
-        matmul(pool, l.w_gate, s.xn.data(), n, s.gate.data());
-        matmul(pool, l.w_up, s.xn.data(), n, s.up.data());
+        const MatmulOutput gate_up[] = {{l.w_gate, s.gate.data()}, {l.w_up, s.up.data()}};
+        matmul_shared_input(pool, gate_up, 2, s.xn.data(), n);
         silu_mul(s.gate.data(), s.up.data(), static_cast<int64_t>(n) * hp.n_ff, s.gate.data());
 
         // 9. Down projection and residual: x += gate Wd^T                           [n, d]
