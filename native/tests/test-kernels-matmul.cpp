@@ -2,7 +2,8 @@
 //   1. agrees with ref::matmul (on the activations rounded as the path declares) within kMatmulTolerance;
 //   2. is batch-invariant bitwise: row t of an n-token call equals the 1-token call on row t;
 //   3. is thread-invariant bitwise: pools of 1, 2, 3 and 7 threads give the bits of the pool-less call;
-//   4. matmul_shared_input() gives each output the bits of its own matmul() call.
+//   4. matmul_shared_input() gives each output the bits of its own matmul() call;
+//   5. MXFP4 in the step layout gives the bits of ggml's layout.
 // Plus the int8 activation rounding (the reference twin of the avx512 MXFP4 kernel's activations) on chosen values,
 // and that kernel on activations with NaN, infinities, all-zero and vanishing blocks.
 #include <algorithm>
@@ -54,7 +55,8 @@ struct TestWeights {
     GgmlType type;
     int64_t rows, cols;
     std::vector<uint8_t> bytes;
-    WeightView view() const { return WeightView{type, bytes.data(), rows, cols}; }
+    WeightLayout layout = WeightLayout::file;
+    WeightView view() const { return WeightView{type, bytes.data(), rows, cols, layout}; }
 };
 
 TestWeights make_weights(GgmlType type, int64_t rows, int64_t cols, std::mt19937& rng) {
@@ -174,6 +176,28 @@ void check_thread_invariance(const Path& path, const TestWeights& tw, int64_t n_
                   path.name + " " + ggml_type_name(static_cast<uint32_t>(w.type)) + " " + std::to_string(w.rows) + "x" +
                       std::to_string(w.cols) + " n_tokens=" + std::to_string(n_tokens) + " with " +
                       std::to_string(pool->n_threads()) + " threads differs from 1 thread");
+    }
+}
+
+// MXFP4 weights rearranged into the step layout (mxfp4.h).
+TestWeights step_layout_copy(const TestWeights& tw) {
+    TestWeights steps = tw;
+    mxfp4::to_step_layout_in_place(steps.bytes.data(), steps.rows, steps.cols);
+    steps.layout = WeightLayout::mxfp4_steps;
+    return steps;
+}
+
+// The same MXFP4 weights in the step layout give the bits of ggml's layout: every path does the same arithmetic on
+// both, only where it finds the bytes differs.
+void check_step_layout(const Path& path, const TestWeights& tw, const TestWeights& steps, std::mt19937& rng) {
+    for (int64_t n_tokens : {1, 2, 3, 4, 5, 17}) {
+        const std::vector<float> x = random_activations(n_tokens * tw.cols, rng);
+        std::vector<float> expected(static_cast<size_t>(n_tokens * tw.rows)), y(expected.size(), -1.0f);
+        matmul(nullptr, tw.view(), x.data(), n_tokens, expected.data());
+        matmul(nullptr, steps.view(), x.data(), n_tokens, y.data());
+        CHECK_MSG(same_bits(y.data(), expected.data(), static_cast<int64_t>(y.size())),
+                  path.name + " MXFP4 " + std::to_string(tw.rows) + "x" + std::to_string(tw.cols) +
+                      " n_tokens=" + std::to_string(n_tokens) + ": the step layout differs from ggml's");
     }
 }
 
@@ -305,6 +329,12 @@ int main() {
                 const TestWeights tw = make_weights(type, rows, cols, rng);
                 for (int64_t n : {1, 2, 3, 4, 5, 8, 17, 64, 130}) check_against_reference(path, tw, n, rng);
                 check_batch_invariance(path, tw, batch_sizes, rng);
+                if (type == GgmlType::MXFP4) {
+                    const TestWeights steps = step_layout_copy(tw);
+                    check_step_layout(path, tw, steps, rng);
+                    check_against_reference(path, steps, 3, rng);
+                    check_batch_invariance(path, steps, batch_sizes, rng);
+                }
             }
             // A model-sized matrix (Qwen2.5-Coder-0.5B's FFN down projection: 896 outputs of 4864 inputs).
             const TestWeights big = make_weights(type, 896, 4864, rng);
@@ -315,6 +345,12 @@ int main() {
             const TestWeights split = make_weights(type, 299, 288, rng);
             for (int64_t n : {1, 3, 7, 17}) check_thread_invariance(path, split, n, pools, rng);
             check_thread_invariance(path, big, 5, pools, rng);
+            if (type == GgmlType::MXFP4) {
+                const TestWeights big_steps = step_layout_copy(big);
+                check_step_layout(path, big, big_steps, rng);
+                check_thread_invariance(path, big_steps, 5, pools, rng);
+                check_thread_invariance(path, step_layout_copy(split), 3, pools, rng);
+            }
         }
         check_shared_input(path, pools, rng);
     }

@@ -11,8 +11,11 @@
 #include "check.h"
 #include "engine/engine.h"
 #include "gguf/gguf-reader.h"
+#include "kernels/cpu-features.h"
+#include "kernels/thread-pool.h"
 #include "model/convert.h"
 #include "model/model.h"
+#include "mxfp4/mxfp4.h"
 #include "test-engine.h"
 
 using namespace specqd;
@@ -20,8 +23,23 @@ using namespace specqd;
 namespace {
 
 bool same_view_bytes(const WeightView& a, const WeightView& b) {
-    return a.type == b.type && a.rows == b.rows && a.cols == b.cols &&
+    return a.type == b.type && a.rows == b.rows && a.cols == b.cols && a.layout == b.layout &&
            std::memcmp(a.data, b.data, static_cast<size_t>(a.rows * a.row_bytes())) == 0;
+}
+
+// The logits of every position of `text` under the model's weights.
+std::vector<float> all_logits(const Model& model, const std::string& text) {
+    const ModelHparams& hp = model.hparams;
+    const std::vector<int32_t> tokens = model.vocab.encode(text, true, false);
+    const int32_t n = static_cast<int32_t>(tokens.size());
+    ThreadPool pool(2);
+    KvCache kv;
+    kv.init(hp, 128);
+    ForwardScratch s;
+    s.init(hp, n, 128);
+    std::vector<float> logits(static_cast<size_t>(n) * hp.n_vocab);
+    if (!model_forward(hp, model.weights, kv, s, &pool, tokens.data(), n, LogitsFor::All, logits.data()).is_ok()) return {};
+    return logits;
 }
 
 std::vector<int32_t> complete(const EngineOptions& options) {
@@ -76,6 +94,39 @@ int main() {
                    same_view_bytes(a.w_down, b.w_down);
     }
     CHECK_MSG(all_same, "the in-memory MXFP4 cast differs from the file convert_model() wrote");
+
+    // Read into memory, the MXFP4 matrices take the layout the active kernel prefers (the step layout of mxfp4.h
+    // on the avx512 path); memory-mapped, ggml's. The same weights either way (rearranging a mapped row gives the
+    // copied row's bytes), and the same logits, bit for bit, on every kernel path (each path's kernels do the same
+    // arithmetic on both layouts).
+    const WeightLayout preferred = matmul_preferred_layout(GgmlType::MXFP4);
+    std::printf("MXFP4 layout of the active path: %s\n", preferred == WeightLayout::mxfp4_steps ? "steps" : "ggml's");
+    CHECK(file_model.weights.layers[0].wq.layout == preferred);
+    CHECK(file_model.weights.output.layout == preferred);
+    CHECK(cast.layers[0].wq.layout == preferred);
+    CHECK(file_model.weights.layers[0].w_down.layout == WeightLayout::file);  // kept F32
+    Model mapped;
+    CHECK(model_load(dst, &mapped, FileResidency::kMapped).is_ok());
+    const WeightView& mq = mapped.weights.layers[1].wq;
+    CHECK(mq.layout == WeightLayout::file);
+    std::vector<uint8_t> rearranged(static_cast<size_t>(mq.rows * mq.row_bytes()));
+    for (int64_t r = 0; r < mq.rows; ++r) {
+        if (preferred == WeightLayout::mxfp4_steps) {
+            mxfp4::to_step_layout(mq.row(r), mq.cols, rearranged.data() + r * mq.row_bytes());
+        } else {
+            std::memcpy(rearranged.data() + r * mq.row_bytes(), mq.row(r), static_cast<size_t>(mq.row_bytes()));
+        }
+    }
+    CHECK(std::memcmp(rearranged.data(), file_model.weights.layers[1].wq.data, rearranged.size()) == 0);
+    const std::string text = "Once upon a time, there was a little girl named Lily. She";
+    for (IsaLevel level : {IsaLevel::scalar, IsaLevel::avx2, IsaLevel::avx512}) {
+        if (set_isa_level(level) != level) continue;
+        const std::vector<float> from_copy = all_logits(file_model, text);
+        CHECK(!from_copy.empty());
+        CHECK_MSG(all_logits(mapped, text) == from_copy,
+                  std::string(kernel_path_name()) + ": logits differ between the step layout and ggml's");
+    }
+    set_isa_level(isa_level_supported());
     ModelWeights kept_head;
     CHECK(cast_model_weights(target.weights, GgmlType::MXFP4, true, nullptr, &kept_head, &cast_report).is_ok());
     CHECK(kept_head.output.type == GgmlType::F32 && cast_report.n_converted == 30);

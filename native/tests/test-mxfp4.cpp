@@ -248,5 +248,46 @@ int main() {
             CHECK(std::memcmp(&one, &row[b], 17) == 0);
         }
     }
+
+    // ---- The step layout: each step of 4 blocks (the last may have fewer) is its code bytes, then its scales ----
+    {
+        // 5 blocks: a whole step and a step of one block. Distinct bytes everywhere, so a misplaced one shows.
+        std::vector<Block> ggml_row(5);
+        for (int b = 0; b < 5; ++b) {
+            ggml_row[b].e = static_cast<uint8_t>(100 + b);
+            for (int j = 0; j < 16; ++j) ggml_row[b].qs[j] = static_cast<uint8_t>(16 * b + j);
+        }
+        std::vector<uint8_t> steps(5 * 17, 0xEE);
+        mxfp4::to_step_layout(ggml_row.data(), 160, steps.data());
+        bool placed = true;
+        for (int b = 0; b < 4; ++b) {
+            placed = placed && std::memcmp(steps.data() + 16 * b, ggml_row[b].qs, 16) == 0 && steps[64 + b] == 100 + b;
+        }
+        placed = placed && std::memcmp(steps.data() + 68, ggml_row[4].qs, 16) == 0 && steps[84] == 104;
+        CHECK_MSG(placed, "step layout bytes are not where mxfp4.h says");
+
+        // Every row length up to 3 steps and a model-sized one: the same floats as ggml's row; in place, the same
+        // bytes as out of place.
+        std::mt19937 rng(9);
+        std::normal_distribution<float> normal(0.0f, 1.0f);
+        for (int64_t n : {32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 896, 4864}) {
+            const int64_t row_bytes = n / 32 * 17;
+            std::vector<float> x(static_cast<size_t>(2 * n));
+            for (float& v : x) v = normal(rng);
+            std::vector<uint8_t> rows(static_cast<size_t>(2 * row_bytes)), out(rows.size());
+            for (int r = 0; r < 2; ++r) mxfp4::quantize_row(x.data() + r * n, n, rows.data() + r * row_bytes);
+            for (int r = 0; r < 2; ++r) mxfp4::to_step_layout(rows.data() + r * row_bytes, n, out.data() + r * row_bytes);
+            std::vector<float> a(static_cast<size_t>(n)), b(static_cast<size_t>(n));
+            bool same_floats = true;
+            for (int r = 0; r < 2; ++r) {
+                mxfp4::dequantize_row(rows.data() + r * row_bytes, n, a.data());
+                mxfp4::dequantize_row_steps(out.data() + r * row_bytes, n, b.data());
+                same_floats = same_floats && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+            }
+            CHECK_MSG(same_floats, "row of " + std::to_string(n) + ": step layout decodes to other floats");
+            mxfp4::to_step_layout_in_place(rows.data(), 2, n);
+            CHECK_MSG(rows == out, "row of " + std::to_string(n) + ": in place differs from out of place");
+        }
+    }
     return check::summary("test-mxfp4");
 }

@@ -48,6 +48,9 @@ public:
 
     const uint8_t* data() const { return data_; }
     uint64_t size() const { return size_; }
+    // A copy's bytes, writable: for rearranging, in this process's memory, data read from the file (the file itself
+    // is never written). Null for a map.
+    uint8_t* copy_data() { return copy_.data(); }
     const std::string& path() const { return path_; }
 
 private:

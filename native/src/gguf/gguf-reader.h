@@ -121,6 +121,13 @@ public:
     Status get_bool_or(const std::string& key, bool fallback, bool* out) const;
 
     const std::vector<TensorInfo>& tensors() const { return tensors_; }
+
+    // The writable address of p, a byte of this file's tensor data, when the file was read into a copy (null for a
+    // memory map, which is read-only): lets the loader rearrange weights in its own memory.
+    uint8_t* writable(const void* p) {
+        uint8_t* copy = map_.copy_data();
+        return copy != nullptr ? copy + (static_cast<const uint8_t*>(p) - map_.data()) : nullptr;
+    }
     const TensorInfo* find_tensor(const std::string& name) const;
 
 private:

@@ -37,6 +37,7 @@ struct MatmulKernel {
     PrepareFn prepare = nullptr;  // null: rows() reads the caller's f32 x directly
     int64_t (*prepared_row_bytes)(int64_t cols) = nullptr;  // bytes per prepared row, when prepare is set
     ActivationRounding rounding = ActivationRounding::none;
+    WeightLayout layout = WeightLayout::file;  // the layout rows() reads fastest (it reads every layout of the type)
 };
 
 struct KernelTable {
@@ -102,8 +103,10 @@ void fill_op_kernels(KernelTable& table);
 namespace mxfp4 {
 // Sets table.matmul[WeightSlot::mxfp4] for `level` (scalar: the reference row kernel). Called by each path's fill.
 void fill_matmul_kernels(KernelTable& table, IsaLevel level);
-// Row of cols weights (cols / 32 blocks at row) as f32, exactly ggml's dequantization.
+// Row of cols weights (cols / 32 blocks at row) as f32, exactly ggml's dequantization; the same from a row in the
+// step layout (mxfp4/mxfp4.h).
 void dequantize_row(const void* row, int64_t cols, float* out);
+void dequantize_row_steps(const void* row, int64_t cols, float* out);
 }  // namespace mxfp4
 
 }  // namespace specqd

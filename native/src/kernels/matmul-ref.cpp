@@ -47,7 +47,10 @@ void ref::dequantize_row(const WeightView& w, int64_t o, float* out) {
             }
             return;
         }
-        case GgmlType::MXFP4: mxfp4::dequantize_row(row, w.cols, out); return;
+        case GgmlType::MXFP4:
+            if (w.layout == WeightLayout::mxfp4_steps) mxfp4::dequantize_row_steps(row, w.cols, out);
+            else mxfp4::dequantize_row(row, w.cols, out);
+            return;
         default: assert(false && "dequantize_row: unsupported weight type"); return;
     }
 }

@@ -34,6 +34,11 @@ bool matmul_supports(GgmlType type) {
     return slot >= 0 && active_kernel_table().matmul[slot].rows != nullptr;
 }
 
+WeightLayout matmul_preferred_layout(GgmlType type) {
+    const int slot = weight_slot(type);
+    return slot >= 0 ? active_kernel_table().matmul[slot].layout : WeightLayout::file;
+}
+
 ActivationRounding matmul_activation_rounding(GgmlType type) {
     const int slot = weight_slot(type);
     return slot >= 0 ? active_kernel_table().matmul[slot].rounding : ActivationRounding::none;

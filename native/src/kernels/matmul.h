@@ -38,14 +38,21 @@ struct BlockQ8_0 {
 };
 static_assert(sizeof(BlockQ8_0) == 34, "Q8_0 block must match ggml's 34 bytes");
 
+// How a row's bytes are arranged: as the GGUF file stores the type, or (MXFP4 only) the step layout of
+// mxfp4/mxfp4.h, which the kernels read without gathering. Both have the same row size.
+enum class WeightLayout : uint8_t { file, mxfp4_steps };
+
 // A row-major weight matrix the caller owns (typically mmapped from a GGUF): `rows` output neurons, each a
 // contiguous run of `cols` input weights in `type`. For Q8_0, cols must be a multiple of 32 and a row is
 // cols / 32 blocks; the same for MXFP4 (17-byte blocks, mxfp4/mxfp4.h). The view does not own or copy the data.
+// Code that makes a view of some rows of another copies the view and changes rows (and data), so the layout
+// goes along.
 struct WeightView {
     GgmlType type = GgmlType::F32;
     const void* data = nullptr;
     int64_t rows = 0;
     int64_t cols = 0;
+    WeightLayout layout = WeightLayout::file;
 
     // Bytes of one row (0 for a type matmul does not support). Inline: the kernels ask for it per tile (an
     // out-of-line call took ~2% of MXFP4 decode).
@@ -74,6 +81,11 @@ bool matmul_supports(GgmlType type);
 //         but with an f32 scale.
 enum class ActivationRounding { none, bf16, int8 };
 ActivationRounding matmul_activation_rounding(GgmlType type);
+
+// The layout the active path reads weights of `type` fastest in: mxfp4_steps for MXFP4 on the avx512 path, file
+// otherwise. Every path reads every layout (exactly alike), so this only says what is worth rearranging weights
+// into when they are loaded.
+WeightLayout matmul_preferred_layout(GgmlType type);
 
 // y[n_tokens][w.rows] = x[n_tokens][w.cols] times w transposed (see the top of this file). Preconditions, checked
 // with assert in debug builds: matmul_supports(w.type), w.cols a multiple of the type's block size, n_tokens >= 0.

@@ -236,10 +236,15 @@ Status cast_matrix(const PlannedCast& planned, GgmlType type, ThreadPool* pool, 
     // Tasks run on pool threads, where an exception would terminate the process (thread-pool.h): a task that cannot
     // get its row buffer records that instead, and the cast fails as a whole.
     std::atomic<bool> out_of_memory{false};
+    // MXFP4 casts go straight into the step layout when the active kernel reads it faster (mxfp4/mxfp4.h).
+    const bool steps = type == GgmlType::MXFP4 && matmul_preferred_layout(type) == WeightLayout::mxfp4_steps;
+    if (steps) cast.layout = WeightLayout::mxfp4_steps;
     auto task = [&](int64_t t) {
         std::vector<float> row;
+        std::vector<uint8_t> ggml_row;
         try {
             row.resize(static_cast<size_t>(src.cols));
+            if (steps) ggml_row.resize(static_cast<size_t>(out_row_bytes));
         } catch (const std::bad_alloc&) {
             out_of_memory.store(true);
             return;
@@ -247,7 +252,12 @@ Status cast_matrix(const PlannedCast& planned, GgmlType type, ThreadPool* pool, 
         const int64_t end = std::min(src.rows, (t + 1) * kRowsPerTask);
         for (int64_t r = t * kRowsPerTask; r < end; ++r) {
             ref::dequantize_row(src, r, row.data());
-            quantize_row(type, row.data(), src.cols, dst + r * out_row_bytes);
+            if (steps) {
+                quantize_row(type, row.data(), src.cols, ggml_row.data());
+                mxfp4::to_step_layout(ggml_row.data(), src.cols, dst + r * out_row_bytes);
+            } else {
+                quantize_row(type, row.data(), src.cols, dst + r * out_row_bytes);
+            }
         }
     };
     if (pool != nullptr) {

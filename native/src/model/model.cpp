@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "base/float-convert.h"
+#include "mxfp4/mxfp4.h"
 
 namespace specqd {
 namespace {
@@ -53,6 +54,28 @@ Status load_vector(const GgufFile& f, const std::string& name, uint64_t n, Model
     w->owned_f32.push_back(std::move(converted));
     *out = w->owned_f32.back().data();
     return Status::ok();
+}
+
+// MXFP4 matrices read into memory take the step layout (mxfp4/mxfp4.h) when the active kernel reads it faster
+// (matmul_preferred_layout); a memory-mapped file is read-only and keeps ggml's layout (every kernel reads both).
+// A tied head shares its bytes with the embedding: rearranged once, both views marked.
+void use_mxfp4_step_layout(GgufFile& file, ModelWeights* w) {
+    if (matmul_preferred_layout(GgmlType::MXFP4) != WeightLayout::mxfp4_steps) return;
+    std::vector<WeightView*> views{&w->token_embd, &w->output};
+    for (LayerWeights& l : w->layers) {
+        for (WeightView* v : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) views.push_back(v);
+    }
+    std::vector<const void*> rearranged;
+    for (WeightView* v : views) {
+        if (v->type != GgmlType::MXFP4 || v->layout == WeightLayout::mxfp4_steps) continue;
+        uint8_t* bytes = file.writable(v->data);
+        if (bytes == nullptr) continue;
+        if (std::find(rearranged.begin(), rearranged.end(), v->data) == rearranged.end()) {
+            mxfp4::to_step_layout_in_place(bytes, v->rows, v->cols);
+            rearranged.push_back(v->data);
+        }
+        v->layout = WeightLayout::mxfp4_steps;
+    }
 }
 
 }  // namespace
@@ -106,6 +129,7 @@ Status model_load(const std::string& path, Model* out, FileResidency residency) 
             SPECQD_TRY(load_matrix(m.file, p + "ffn_up.weight", hp.n_embd, hp.n_ff, &l.w_up));
             SPECQD_TRY(load_matrix(m.file, p + "ffn_down.weight", hp.n_ff, hp.n_embd, &l.w_down));
         }
+        use_mxfp4_step_layout(m.file, &w);
         return Status::ok();
     }();
     return st.with_context("'" + path + "'");

@@ -26,7 +26,6 @@
 
 namespace specqd::mxfp4 {
 
-inline constexpr int64_t kStepBlocks = 4;
 inline constexpr int64_t kStepWeightBytes = kStepBlocks * static_cast<int64_t>(sizeof(Block));  // read in place
 inline constexpr int64_t kStepPreparedBytes = 256;
 inline constexpr int64_t kPreparedLowOffset = 0;

@@ -96,34 +96,45 @@ struct ScaleTable {
 };
 constexpr ScaleTable kScaleHalf;
 
-// Half h of a step: the biased weights of blocks 2h and 2h + 1 (low: elements 0..15 of each, high: 16..31) and
-// their weight scales, 4 lanes each. `blocks` is how many of the two exist (the last step of a row may have fewer);
-// a missing block gets zero codes and a zero scale, and nothing past the row is read.
+// Half h of a step, decoded (decode_half).
 struct HalfStep {
     __m256i low, high;
     __m256 scale;
 };
 
-inline HalfStep decode_half(const uint8_t* p, int64_t blocks, __m256i lut, __m256i nibble) {
-    const auto* a = reinterpret_cast<const Block*>(p);
-    const Block* b = a + 1;
+// Half h of a step: the biased weights of blocks 2h and 2h + 1 (low: elements 0..15 of each, high: 16..31) and
+// their weight scales, 4 lanes each. p is the step, `blocks` how many blocks it has (the last step of a row may
+// have fewer than 4); a block the step lacks gets zero codes and a zero scale, and nothing past the row is read. In
+// the step layout (mxfp4.h) the two blocks' codes are 32 consecutive bytes; in ggml's, two 16-byte loads.
+template <bool kSteps>
+inline HalfStep decode_half(const uint8_t* p, int64_t blocks, int64_t h, __m256i lut, __m256i nibble) {
     __m256i codes;
     __m256 scale;
-    if (blocks >= 2) {
-        codes = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(b->qs), reinterpret_cast<const __m128i*>(a->qs));
-        scale = _mm256_set_m128(_mm_set1_ps(kScaleHalf.v[b->e]), _mm_set1_ps(kScaleHalf.v[a->e]));
+    if (2 * h + 1 < blocks) {
+        if constexpr (kSteps) {
+            const uint8_t* e = p + 16 * blocks + 2 * h;
+            codes = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32 * h));
+            scale = _mm256_set_m128(_mm_set1_ps(kScaleHalf.v[e[1]]), _mm_set1_ps(kScaleHalf.v[e[0]]));
+        } else {
+            const auto* a = reinterpret_cast<const Block*>(p) + 2 * h;
+            codes = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(a[1].qs), reinterpret_cast<const __m128i*>(a[0].qs));
+            scale = _mm256_set_m128(_mm_set1_ps(kScaleHalf.v[a[1].e]), _mm_set1_ps(kScaleHalf.v[a[0].e]));
+        }
     } else {
-        codes = _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a->qs)));
+        const uint8_t* qs = kSteps ? p + 32 * h : reinterpret_cast<const Block*>(p)[2 * h].qs;
+        const uint8_t e = kSteps ? p[16 * blocks + 2 * h] : reinterpret_cast<const Block*>(p)[2 * h].e;
+        codes = _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
         codes = _mm256_inserti128_si256(codes, _mm_setzero_si128(), 1);
-        scale = _mm256_set_m128(_mm_setzero_ps(), _mm_set1_ps(kScaleHalf.v[a->e]));
+        scale = _mm256_set_m128(_mm_setzero_ps(), _mm_set1_ps(kScaleHalf.v[e]));
     }
-    HalfStep h;
-    h.low = _mm256_shuffle_epi8(lut, _mm256_and_si256(codes, nibble));
-    h.high = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(codes, 4), nibble));
-    h.scale = scale;
-    return h;
+    HalfStep half;
+    half.low = _mm256_shuffle_epi8(lut, _mm256_and_si256(codes, nibble));
+    half.high = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(codes, 4), nibble));
+    half.scale = scale;
+    return half;
 }
 
+template <bool kSteps>  // the step layout (else ggml's)
 struct Tiles {
     const WeightView& w;
     const uint8_t* x;  // n_tokens prepared rows of x_row_bytes
@@ -162,8 +173,7 @@ struct Tiles {
                 _mm_prefetch(reinterpret_cast<const char*>(p + ahead), _MM_HINT_T0);
                 _mm_prefetch(reinterpret_cast<const char*>(p + 128), _MM_HINT_T0);
                 for (int64_t h = 0; h < 2 && 2 * h < step_blocks; ++h) {
-                    const HalfStep half =
-                        decode_half(p + 2 * h * static_cast<int64_t>(sizeof(Block)), step_blocks - 2 * h, lut, nibble);
+                    const HalfStep half = decode_half<kSteps>(p, step_blocks, h, lut, nibble);
 #pragma GCC unroll 16
                     for (int t = 0; t < T; ++t) {
                         const uint8_t* xs = xp[t] + x_offset + 32 * h;
@@ -195,12 +205,12 @@ template <int T>
 constexpr int kRowsPerTile = T == 1 ? 4 : 2;
 constexpr int64_t kRowBlockBytes = 128 * 1024;
 
-template <int T>
-void sweep_rows(const Tiles& tiles, int64_t row_begin, int64_t row_end, int64_t t0) {
+template <int T, bool kSteps>
+void sweep_rows(const Tiles<kSteps>& tiles, int64_t row_begin, int64_t row_end, int64_t t0) {
     constexpr int R = kRowsPerTile<T>;
     int64_t o = row_begin;
-    for (; o + R <= row_end; o += R) tiles.tile<R, T>(o, t0);
-    for (; o < row_end; ++o) tiles.tile<1, T>(o, t0);
+    for (; o + R <= row_end; o += R) tiles.template tile<R, T>(o, t0);
+    for (; o < row_end; ++o) tiles.template tile<1, T>(o, t0);
 }
 
 }  // namespace
@@ -248,9 +258,12 @@ int64_t prepared_row_bytes(int64_t cols) {
     return (cols / kBlockSize + kStepBlocks - 1) / kStepBlocks * kStepPreparedBytes;
 }
 
-void matmul_rows(const WeightView& w, const void* x, int64_t x_row_bytes, int64_t n_tokens, float* y, int64_t y_stride,
-                 int64_t row_begin, int64_t row_end) {
-    const Tiles tiles{w, static_cast<const uint8_t*>(x), x_row_bytes, y, y_stride};
+namespace {
+
+template <bool kSteps>
+void matmul_rows_layout(const WeightView& w, const void* x, int64_t x_row_bytes, int64_t n_tokens, float* y,
+                        int64_t y_stride, int64_t row_begin, int64_t row_end) {
+    const Tiles<kSteps> tiles{w, static_cast<const uint8_t*>(x), x_row_bytes, y, y_stride};
     const int64_t row_bytes = w.row_bytes() > 0 ? w.row_bytes() : 1;
     int64_t block = kRowBlockBytes / row_bytes;
     block = block < 8 ? 8 : block / 8 * 8;
@@ -264,6 +277,17 @@ void matmul_rows(const WeightView& w, const void* x, int64_t x_row_bytes, int64_
                 default: sweep_rows<4>(tiles, rb, re, t0); break;
             }
         }
+    }
+}
+
+}  // namespace
+
+void matmul_rows(const WeightView& w, const void* x, int64_t x_row_bytes, int64_t n_tokens, float* y, int64_t y_stride,
+                 int64_t row_begin, int64_t row_end) {
+    if (w.layout == WeightLayout::mxfp4_steps) {
+        matmul_rows_layout<true>(w, x, x_row_bytes, n_tokens, y, y_stride, row_begin, row_end);
+    } else {
+        matmul_rows_layout<false>(w, x, x_row_bytes, n_tokens, y, y_stride, row_begin, row_end);
     }
 }
 

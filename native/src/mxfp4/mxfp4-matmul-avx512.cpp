@@ -4,10 +4,11 @@
 // Why int8 activations, and their prepared layout: mxfp4-kernels.h. Here one vpdpbusd does 64 exact integer
 // multiply-adds.
 //
-// Weights (ggml's layout, read in place): a step covers 4 blocks = 128 columns = 68 bytes of a row. vpermt2b
-// gathers the 4 x 16 code bytes out of two loads, the nibbles split into the elements 0..15 and 16..31 of each
-// block, and vpshufb maps each code to its doubled E2M1 value plus 12, in [0, 24] (vpdpbusd wants its first operand
-// unsigned). vpermb also gathers the 4 scale bytes, one per group of 4 int32 lanes.
+// Weights: a step covers 4 blocks = 128 columns = 68 bytes of a row. In the step layout (mxfp4.h) its first 64
+// bytes are the 4 x 16 code bytes in order; in ggml's layout (a memory-mapped file) vpermt2b first gathers them out
+// of two loads. The nibbles split into the elements 0..15 and 16..31 of each block, and vpermb maps each code to its
+// doubled E2M1 value plus 12, in [0, 24] (vpdpbusd wants its first operand unsigned). vpermb also puts the 4 scale
+// bytes in place, one per group of 4 int32 lanes.
 //
 // Activations: the prepared layout of mxfp4-kernels.h (written by avx2::prepare_activations), in the order the
 // weights come out. A step for one token is then: two vpdpbusd give 16 exact integer partial sums (4 lanes per
@@ -52,17 +53,21 @@ inline float reduce_add(__m512 s) {
 // ahead (which on Zen 5 had raised decode from ~15 to ~20 GB/s over the far one alone). Verifying 4 tokens costs the
 // same milliseconds as before (it is bound by arithmetic), so its ratio to a decode step rose from 1.3 to 2.1.
 
-// Byte permutes that take one step (68 bytes: 4 blocks of scale byte + 16 code bytes) from two loads.
+// Byte permutes that take one step (68 bytes) apart.
 struct StepIndex {
-    // codes: byte 16q + i <- byte 17q + 1 + i (code byte i of block q; an index >= 64 reads the second load).
-    // scale: byte 4l + 2 <- byte 17 (l / 4), the scale of the block of int32 lane l, placed so that a shift left by 7
-    // puts it at bit 23, a float's exponent field (the other bytes are masked off).
+    // ggml's layout (4 blocks of scale byte + 16 code bytes), from the loads of bytes 0..63 and 64..67:
+    //   codes: byte 16q + i <- byte 17q + 1 + i (code byte i of block q; an index >= 64 reads the second load);
+    //   scale: byte 4l + 2 <- byte 17 (l / 4), the scale of the block of int32 lane l, placed so that a shift left by
+    //          7 puts it at bit 23, a float's exponent field (the other bytes are masked off).
+    // The step layout, from the load of its scale bytes: step_scale: byte 4l + 2 <- byte l / 4.
     alignas(64) uint8_t codes[64];
     alignas(64) uint8_t scale[64];
-    constexpr StepIndex() : codes(), scale() {
+    alignas(64) uint8_t step_scale[64];
+    constexpr StepIndex() : codes(), scale(), step_scale() {
         for (int i = 0; i < 64; ++i) {
             codes[i] = static_cast<uint8_t>(17 * (i / 16) + 1 + i % 16);
             scale[i] = static_cast<uint8_t>(17 * (i / 16));  // only bytes 4l + 2 are kept (kScaleBytes)
+            step_scale[i] = static_cast<uint8_t>(i / 16);
         }
     }
 };
@@ -72,11 +77,18 @@ constexpr __mmask64 kScaleBytes = 0x4444444444444444ull;  // byte 2 of every int
 // The bytes of one step as two vectors: a = bytes 0..63, b = bytes 64..67 (zeros elsewhere). A whole step is a
 // plain 64-byte load and a 4-byte load — masked byte loads cost several times more on some CPUs (measured here:
 // the kernel ran at 10.7 GB/s with them, 24 with plain loads). The last step of a row with fewer than 4 blocks left
-// uses masked loads, which never touch the bytes they mask off, so nothing past the row is read.
+// uses masked loads, which never touch the bytes they mask off, so nothing past the row is read; in the step layout
+// they give a its code bytes and b its scale bytes, as a whole step does.
+template <bool kSteps>
 inline void load_step(const uint8_t* p, int64_t blocks, __m512i& a, __m512i& b) {
     if (blocks == kStepBlocks) {
         a = _mm512_loadu_si512(p);
         b = _mm512_castsi128_si512(_mm_loadu_si32(p + 64));
+        return;
+    }
+    if constexpr (kSteps) {
+        a = _mm512_maskz_loadu_epi8((__mmask64(1) << (16 * blocks)) - 1, p);
+        b = _mm512_maskz_loadu_epi8((__mmask64(1) << blocks) - 1, p + 16 * blocks);
         return;
     }
     const int64_t bytes = blocks * static_cast<int64_t>(sizeof(Block));  // < 64
@@ -84,6 +96,7 @@ inline void load_step(const uint8_t* p, int64_t blocks, __m512i& a, __m512i& b) 
     b = _mm512_setzero_si512();
 }
 
+template <bool kSteps>  // the step layout (else ggml's)
 struct Tiles {
     const WeightView& w;
     const uint8_t* x;  // n_tokens prepared rows of x_row_bytes
@@ -95,7 +108,7 @@ struct Tiles {
     void tile(int64_t o0, int64_t t0) const {
         const int64_t n_blocks = w.cols / kBlockSize;
         const __m512i code_index = _mm512_load_si512(kStepIndex.codes);
-        const __m512i scale_index = _mm512_load_si512(kStepIndex.scale);
+        const __m512i scale_index = _mm512_load_si512(kSteps ? kStepIndex.step_scale : kStepIndex.scale);
         const __m512i lut = _mm512_broadcast_i32x4(_mm_add_epi8(
             _mm_loadu_si128(reinterpret_cast<const __m128i*>(kE2M1Doubled)), _mm_set1_epi8(kCodeBias)));
         const __m512i one = _mm512_set1_epi8(1);
@@ -122,13 +135,13 @@ struct Tiles {
                 _mm_prefetch(reinterpret_cast<const char*>(p + ahead), _MM_HINT_T1);
                 _mm_prefetch(reinterpret_cast<const char*>(p + ahead + 64), _MM_HINT_T1);
                 __m512i a, b;
-                load_step(p, step_blocks, a, b);
-                const __m512i codes = _mm512_permutex2var_epi8(a, code_index, b);
+                load_step<kSteps>(p, step_blocks, a, b);
+                const __m512i codes = kSteps ? a : _mm512_permutex2var_epi8(a, code_index, b);
                 const __m512i low = _mm512_permutexvar_epi8(codes, lut);
                 const __m512i high = _mm512_permutexvar_epi8(_mm512_srli_epi16(codes, 4), lut);
                 // 2^(e - 128) as a float is the exponent field e - 1: subtract 1 from the byte (saturating, so the
                 // denormal scales e = 0 and 1 become 0.0) and shift it into place.
-                const __m512i e = _mm512_maskz_permutexvar_epi8(kScaleBytes, scale_index, a);
+                const __m512i e = _mm512_maskz_permutexvar_epi8(kScaleBytes, scale_index, kSteps ? b : a);
                 const __m512 weight_scale = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_subs_epu8(e, one), 7));
 #pragma GCC unroll 16
                 for (int t = 0; t < T; ++t) {
@@ -158,19 +171,18 @@ template <int T>
 constexpr int kRowsPerTile = T <= 2 ? 8 : 4;
 constexpr int64_t kRowBlockBytes = 128 * 1024;  // rows whose weights stay in L2 while all token tiles pass
 
-template <int T>
-void sweep_rows(const Tiles& tiles, int64_t row_begin, int64_t row_end, int64_t t0) {
+template <int T, bool kSteps>
+void sweep_rows(const Tiles<kSteps>& tiles, int64_t row_begin, int64_t row_end, int64_t t0) {
     constexpr int R = kRowsPerTile<T>;
     int64_t o = row_begin;
-    for (; o + R <= row_end; o += R) tiles.tile<R, T>(o, t0);
-    for (; o < row_end; ++o) tiles.tile<1, T>(o, t0);
+    for (; o + R <= row_end; o += R) tiles.template tile<R, T>(o, t0);
+    for (; o < row_end; ++o) tiles.template tile<1, T>(o, t0);
 }
 
-}  // namespace
-
-void matmul_rows(const WeightView& w, const void* x, int64_t x_row_bytes, int64_t n_tokens, float* y, int64_t y_stride,
-                 int64_t row_begin, int64_t row_end) {
-    const Tiles tiles{w, static_cast<const uint8_t*>(x), x_row_bytes, y, y_stride};
+template <bool kSteps>
+void matmul_rows_layout(const WeightView& w, const void* x, int64_t x_row_bytes, int64_t n_tokens, float* y,
+                        int64_t y_stride, int64_t row_begin, int64_t row_end) {
+    const Tiles<kSteps> tiles{w, static_cast<const uint8_t*>(x), x_row_bytes, y, y_stride};
     const int64_t row_bytes = w.row_bytes() > 0 ? w.row_bytes() : 1;
     int64_t block = kRowBlockBytes / row_bytes;
     block = block < 8 ? 8 : block / 8 * 8;
@@ -184,6 +196,17 @@ void matmul_rows(const WeightView& w, const void* x, int64_t x_row_bytes, int64_
                 default: sweep_rows<4>(tiles, rb, re, t0); break;
             }
         }
+    }
+}
+
+}  // namespace
+
+void matmul_rows(const WeightView& w, const void* x, int64_t x_row_bytes, int64_t n_tokens, float* y, int64_t y_stride,
+                 int64_t row_begin, int64_t row_end) {
+    if (w.layout == WeightLayout::mxfp4_steps) {
+        matmul_rows_layout<true>(w, x, x_row_bytes, n_tokens, y, y_stride, row_begin, row_end);
+    } else {
+        matmul_rows_layout<false>(w, x, x_row_bytes, n_tokens, y, y_stride, row_begin, row_end);
     }
 }
 

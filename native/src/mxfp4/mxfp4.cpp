@@ -1,8 +1,10 @@
 #include "mxfp4/mxfp4.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 namespace specqd::mxfp4 {
 
@@ -70,16 +72,60 @@ void quantize_row(const float* x, int64_t n, void* out) {
     for (int64_t b = 0; b < n / kBlockSize; ++b) quantize_block(x + b * kBlockSize, blocks + b);
 }
 
+namespace {
+
+// The 32 weights of one block: its scale byte e and its 16 code bytes qs.
+void dequantize_block(uint8_t e, const uint8_t* qs, float* out) {
+    const float d = e8m0_to_f32_half(e);
+    for (int64_t j = 0; j < kBlockSize / 2; ++j) {
+        out[j] = static_cast<float>(kE2M1Doubled[qs[j] & 0x0F]) * d;
+        out[j + kBlockSize / 2] = static_cast<float>(kE2M1Doubled[qs[j] >> 4]) * d;
+    }
+}
+
+// Calls fn(block, step_codes, step_scales, q) for each block of a row of n weights in the step layout: block index,
+// where the step's code bytes and scale bytes start, and the block's place q in its step.
+template <typename Fn>
+void for_each_step_block(int64_t n, Fn&& fn) {
+    const int64_t n_blocks = n / kBlockSize;
+    for (int64_t b0 = 0; b0 < n_blocks; b0 += kStepBlocks) {
+        const int64_t nb = std::min(kStepBlocks, n_blocks - b0);
+        const int64_t step = b0 * static_cast<int64_t>(sizeof(Block));  // steps before this one are whole
+        for (int64_t q = 0; q < nb; ++q) fn(b0 + q, step, step + 16 * nb, q);
+    }
+}
+
+}  // namespace
+
 void dequantize_row(const void* in, int64_t n, float* out) {
     const auto* blocks = static_cast<const Block*>(in);
-    for (int64_t b = 0; b < n / kBlockSize; ++b) {
-        const float d = e8m0_to_f32_half(blocks[b].e);
-        float* o = out + b * kBlockSize;
-        for (int64_t j = 0; j < kBlockSize / 2; ++j) {
-            o[j] = static_cast<float>(kE2M1Doubled[blocks[b].qs[j] & 0x0F]) * d;
-            o[j + kBlockSize / 2] = static_cast<float>(kE2M1Doubled[blocks[b].qs[j] >> 4]) * d;
-        }
+    for (int64_t b = 0; b < n / kBlockSize; ++b) dequantize_block(blocks[b].e, blocks[b].qs, out + b * kBlockSize);
+}
+
+void to_step_layout(const void* in, int64_t n, void* out) {
+    const auto* blocks = static_cast<const Block*>(in);
+    auto* o = static_cast<uint8_t*>(out);
+    for_each_step_block(n, [&](int64_t b, int64_t codes, int64_t scales, int64_t q) {
+        std::memcpy(o + codes + 16 * q, blocks[b].qs, 16);
+        o[scales + q] = blocks[b].e;
+    });
+}
+
+void to_step_layout_in_place(void* rows, int64_t n_rows, int64_t n) {
+    const int64_t row_bytes = n / kBlockSize * static_cast<int64_t>(sizeof(Block));
+    std::vector<uint8_t> ggml_row(static_cast<size_t>(row_bytes));
+    for (int64_t r = 0; r < n_rows; ++r) {
+        uint8_t* row = static_cast<uint8_t*>(rows) + r * row_bytes;
+        std::memcpy(ggml_row.data(), row, static_cast<size_t>(row_bytes));
+        to_step_layout(ggml_row.data(), n, row);
     }
+}
+
+void dequantize_row_steps(const void* in, int64_t n, float* out) {
+    const auto* p = static_cast<const uint8_t*>(in);
+    for_each_step_block(n, [&](int64_t b, int64_t codes, int64_t scales, int64_t q) {
+        dequantize_block(p[scales + q], p + codes + 16 * q, out + b * kBlockSize);
+    });
 }
 
 }  // namespace specqd::mxfp4

@@ -60,4 +60,28 @@ void quantize_row(const float* x, int64_t n, void* out);
 // n / 32 blocks at in into n floats.
 void dequantize_row(const void* in, int64_t n, float* out);
 
+// ---- The step layout (in memory only; files always hold ggml's) ----
+//
+// The fast kernels take a row in steps of 4 blocks (128 weights, 68 bytes). In ggml's layout a step's 64 code bytes
+// are split by its 4 scale bytes, so every step first gathers them with a two-source byte permute. The step layout
+// keeps each step in its own 68 bytes but puts the codes first: the 16 code bytes of each block of the step in order,
+// then the step's scale bytes. A row's last step may hold fewer than 4 blocks (nb): 16 x nb code bytes, then nb
+// scale bytes. Same size as ggml's row, and row-local, so any set of rows (a limited output head) is still a matrix.
+// Weights read into memory are rearranged at load when the active kernel prefers it (matmul_preferred_layout: the
+// avx512 one; the avx2 one reads ggml's faster); a memory-mapped file keeps ggml's. Measured on a Zen 4 VM, one
+// thread pinned, AVX-512 kernel, ggml's -> step layout: cycles per 128-column row step with the weights in L2 10.1
+// -> 8.7 (1 token), 13.9 -> 11.9 (2), 22.6 -> 22.2 (4); streamed from DRAM 19.1-19.8 -> 21.3-21.7 GB/s; bench-forward
+// on the 0.5B shape: decode 73.6-74.4 -> 80.7-81.9 tokens/s, verifying 2 tokens 17.1-17.2 -> 15.2-15.4 ms (on 2
+// threads decode stayed at 119-124 either way). Rearranging the 0.5B model's 262 MB adds no measurable load time.
+inline constexpr int64_t kStepBlocks = 4;
+
+// A ggml row of n weights (n a multiple of 32) rearranged into the step layout at out (no overlap with in).
+void to_step_layout(const void* in, int64_t n, void* out);
+
+// The same for n_rows consecutive rows of n weights each, in place.
+void to_step_layout_in_place(void* rows, int64_t n_rows, int64_t n);
+
+// n weights in the step layout at in into n floats: the same floats dequantize_row gives for the ggml row.
+void dequantize_row_steps(const void* in, int64_t n, float* out);
+
 }  // namespace specqd::mxfp4

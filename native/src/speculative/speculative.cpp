@@ -82,8 +82,11 @@ Status ModelLevel::limit_head(int32_t n_first, const std::vector<int32_t>& extra
         for (size_t j = 0; j < ids.size(); ++j) {
             std::memcpy(head_extra_bytes_.data() + j * row_bytes, output.row(ids[j]), static_cast<size_t>(row_bytes));
         }
-        head_first_ = WeightView{output.type, output.data, n_first, output.cols};
-        head_extra_ = WeightView{output.type, head_extra_bytes_.data(), static_cast<int64_t>(ids.size()), output.cols};
+        head_first_ = output;  // copies of the view keep its layout (the rows are whole rows either way)
+        head_first_.rows = n_first;
+        head_extra_ = output;
+        head_extra_.data = head_extra_bytes_.data();
+        head_extra_.rows = static_cast<int64_t>(ids.size());
         head_extra_ids_ = std::move(ids);
         extra_logits_.assign(static_cast<size_t>(scratch_.max_tokens) * head_extra_ids_.size(), 0.0f);
         head_row_.assign(static_cast<size_t>(n_first) + head_extra_ids_.size(), 0.0f);
