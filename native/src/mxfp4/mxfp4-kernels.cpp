@@ -12,6 +12,18 @@ void matmul_rows_scalar(const WeightView& w, const void* x, int64_t x_row_bytes,
     scalar::matmul_rows(w, x, x_row_bytes, n_tokens, y, y_stride, row_begin, row_end);
 }
 
+namespace {
+
+// A row kernel that calls the one for the view's layout.
+template <const RowKernelsByLayout& kKernels>
+void matmul_rows_by_layout(const WeightView& w, const void* x, int64_t x_row_bytes, int64_t n_tokens, float* y,
+                           int64_t y_stride, int64_t row_begin, int64_t row_end) {
+    const MatmulRowsFn rows = w.layout == WeightLayout::mxfp4_steps ? kKernels.step_layout : kKernels.ggml_layout;
+    rows(w, x, x_row_bytes, n_tokens, y, y_stride, row_begin, row_end);
+}
+
+}  // namespace
+
 void fill_matmul_kernels(KernelTable& table, IsaLevel level) {
     MatmulKernel k;
     k.rows = matmul_rows_scalar;
@@ -20,7 +32,7 @@ void fill_matmul_kernels(KernelTable& table, IsaLevel level) {
         // The int8 kernels; the avx512 one needs vpdpbusd and vpermb/vpermt2b, so AVX-512 CPUs without VNNI and
         // VBMI (Skylake-SP, Cooper Lake) run the avx2 one. Both read what avx2::prepare_activations writes.
         const bool avx512 = level == IsaLevel::avx512 && cpu_features().avx512_vnni && cpu_features().avx512_vbmi;
-        k.rows = avx512 ? avx512::matmul_rows : avx2::matmul_rows;
+        k.rows = avx512 ? matmul_rows_by_layout<avx512::kRowKernels> : matmul_rows_by_layout<avx2::kRowKernels>;
         k.prepare = avx2::prepare_activations;
         k.prepared_row_bytes = avx2::prepared_row_bytes;
         k.rounding = ActivationRounding::int8;

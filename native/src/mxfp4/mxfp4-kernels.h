@@ -53,15 +53,19 @@ inline int64_t mxfp4_prefetch_ahead(const WeightView& w) {
 void matmul_rows_scalar(const WeightView& w, const void* x, int64_t x_row_bytes, int64_t n_tokens, float* y,
                         int64_t y_stride, int64_t row_begin, int64_t row_end);
 
+// The fast paths' row kernels, one per weight layout (WeightView::layout); fill_matmul_kernels registers a call that
+// picks by the view's layout.
+struct RowKernelsByLayout {
+    MatmulRowsFn ggml_layout;
+    MatmulRowsFn step_layout;
+};
 namespace avx2 {  // mxfp4-matmul-avx2.cpp; x is what prepare_activations() wrote
-void matmul_rows(const WeightView& w, const void* x, int64_t x_row_bytes, int64_t n_tokens, float* y, int64_t y_stride,
-                 int64_t row_begin, int64_t row_end);
+extern const RowKernelsByLayout kRowKernels;
 void prepare_activations(const float* x, int64_t n_tokens, int64_t cols, void* dst, int64_t dst_row_bytes);
 int64_t prepared_row_bytes(int64_t cols);
 }  // namespace avx2
 namespace avx512 {  // mxfp4-matmul-avx512.cpp; x is what avx2::prepare_activations() wrote
-void matmul_rows(const WeightView& w, const void* x, int64_t x_row_bytes, int64_t n_tokens, float* y, int64_t y_stride,
-                 int64_t row_begin, int64_t row_end);
+extern const RowKernelsByLayout kRowKernels;
 }  // namespace avx512
 
 }  // namespace specqd::mxfp4

@@ -282,13 +282,6 @@ void matmul_rows_layout(const WeightView& w, const void* x, int64_t x_row_bytes,
 
 }  // namespace
 
-void matmul_rows(const WeightView& w, const void* x, int64_t x_row_bytes, int64_t n_tokens, float* y, int64_t y_stride,
-                 int64_t row_begin, int64_t row_end) {
-    if (w.layout == WeightLayout::mxfp4_steps) {
-        matmul_rows_layout<true>(w, x, x_row_bytes, n_tokens, y, y_stride, row_begin, row_end);
-    } else {
-        matmul_rows_layout<false>(w, x, x_row_bytes, n_tokens, y, y_stride, row_begin, row_end);
-    }
-}
+const RowKernelsByLayout kRowKernels{matmul_rows_layout<false>, matmul_rows_layout<true>};
 
 }  // namespace specqd::mxfp4::avx2
