@@ -87,7 +87,9 @@ void matmul_shared_input(ThreadPool* pool, const MatmulOutput* outs, int n_outs,
         total_rows += w.rows;
     }
     if (total_rows <= 0) return;
-    if (tls_prepared.size() < static_cast<size_t>(prepared_bytes)) tls_prepared.resize(static_cast<size_t>(prepared_bytes));
+    if (tls_prepared.size() < static_cast<size_t>(prepared_bytes)) {
+        tls_prepared.resize(static_cast<size_t>(prepared_bytes));
+    }
     int64_t converted_end = 0;  // conversions are laid out in order of first use
     for (int i = 0; i < n_outs; ++i) {
         Job& job = jobs[i];

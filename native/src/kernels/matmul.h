@@ -99,11 +99,12 @@ struct MatmulOutput {
 
 inline constexpr int kMaxSharedMatmulOutputs = 4;  // a layer's q, k, v are the most the forward pass groups
 
-// Every outs[i].y = x outs[i].w^T (1 <= n_outs <= kMaxSharedMatmulOutputs, all w.cols equal), bit for bit what one matmul() per output gives, in one pass
-// of the pool: the activations are converted once per kernel that wants them converted, and the threads are waited
-// for once instead of once per product. Why: decode runs ~170 matmuls per token, and for MXFP4 weights (a 896 x 896
-// projection is 0.4 MB, ~20 us on one core) the wait for the threads and the repeated conversion are a real share
-// of each; a layer's q, k, v and its gate, up share their input. The y arrays must not overlap x or each other.
+// Every outs[i].y = x outs[i].w^T (1 <= n_outs <= kMaxSharedMatmulOutputs, all w.cols equal), bit for bit what one
+// matmul() per output gives, in one pass of the pool: the activations are converted once per kernel that wants them
+// converted, and the threads are waited for once instead of once per product. Why: decode runs ~170 matmuls per
+// token, and for MXFP4 weights (a 896 x 896 projection is 0.4 MB, ~20 us on one core) the wait for the threads and
+// the repeated conversion are a real share of each; a layer's q, k, v and its gate, up share their input. The y
+// arrays must not overlap x or each other.
 void matmul_shared_input(ThreadPool* pool, const MatmulOutput* outs, int n_outs, const float* x, int64_t n_tokens);
 
 namespace ref {

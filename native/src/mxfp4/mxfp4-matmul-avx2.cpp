@@ -117,7 +117,8 @@ inline HalfStep decode_half(const uint8_t* p, int64_t blocks, int64_t h, __m256i
             scale = _mm256_set_m128(_mm_set1_ps(kScaleHalf.v[e[1]]), _mm_set1_ps(kScaleHalf.v[e[0]]));
         } else {
             const auto* a = reinterpret_cast<const Block*>(p) + 2 * h;
-            codes = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(a[1].qs), reinterpret_cast<const __m128i*>(a[0].qs));
+            codes = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(a[1].qs),
+                                        reinterpret_cast<const __m128i*>(a[0].qs));
             scale = _mm256_set_m128(_mm_set1_ps(kScaleHalf.v[a[1].e]), _mm_set1_ps(kScaleHalf.v[a[0].e]));
         }
     } else {
