@@ -63,7 +63,7 @@ void use_mxfp4_step_layout(GgufFile& file, ModelWeights* w) {
     if (matmul_preferred_layout(GgmlType::MXFP4) != WeightLayout::mxfp4_steps) return;
     std::vector<WeightView*> views{&w->token_embd, &w->output};
     for (LayerWeights& l : w->layers) {
-        for (WeightView* v : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) views.push_back(v);
+        for (WeightView* v : l.matrices()) views.push_back(v);
     }
     std::vector<const void*> rearranged;
     for (WeightView* v : views) {
@@ -84,7 +84,7 @@ uint64_t ModelWeights::bytes_per_token() const {
     auto bytes = [](const WeightView& m) { return static_cast<uint64_t>(m.rows) * m.row_bytes(); };
     uint64_t total = bytes(output) + token_embd.row_bytes();
     for (const LayerWeights& l : layers) {
-        total += bytes(l.wq) + bytes(l.wk) + bytes(l.wv) + bytes(l.wo) + bytes(l.w_gate) + bytes(l.w_up) + bytes(l.w_down);
+        for (const WeightView* m : l.matrices()) total += bytes(*m);
     }
     return total;
 }

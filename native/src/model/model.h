@@ -8,6 +8,7 @@
 // KvCache and a ForwardScratch belong to one sequence and one caller at a time.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -32,6 +33,10 @@ struct LayerWeights {
     const float* bv = nullptr;                // [n_embd_kv]
     const float* ffn_norm = nullptr;          // [n_embd]
     WeightView w_gate, w_up, w_down;          // [n_ff, n_embd] x2, [n_embd, n_ff]
+
+    // The seven weight matrices, for code that treats them alike.
+    std::array<WeightView*, 7> matrices() { return {&wq, &wk, &wv, &wo, &w_gate, &w_up, &w_down}; }
+    std::array<const WeightView*, 7> matrices() const { return {&wq, &wk, &wv, &wo, &w_gate, &w_up, &w_down}; }
 };
 
 struct ModelWeights {
