@@ -1,8 +1,10 @@
 // The forward pass and greedy completion on the shared stories260K model (a trained llama with known llama.cpp
 // greedy output), batch and thread invariance of the logits, KV rollback and prompt-prefix reuse.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <memory>
+#include <random>
 
 #include "check.h"
 #include "engine/engine.h"
@@ -104,18 +106,14 @@ void test_greedy_matches_llama_cpp() {
 }
 
 // Logits of every position from one batched pass equal those of one-token passes, bit for bit, for several thread
-// counts and batch splits. Batched passes attend with a task per group of query heads sharing a KV head, one-token
-// passes with a task per head; the trained coder (head_dim 64, 2 query heads per KV head) also takes its keys in
-// several chunks (64 positions each) over this text.
-void test_batch_and_thread_invariance(const std::string& path, const std::string& text, int32_t n_ctx) {
-    Model model;
-    const Status st = model_load(path, &model);
-    CHECK_MSG(st.is_ok(), st.message());
-    if (!st) return;
-    const ModelHparams& hp = model.hparams;
-    const std::vector<int32_t> tokens = model.vocab.encode(text, model.vocab.add_bos(), false);
+// counts and batch splits. Attention runs a task per run of query heads sharing a KV head: whole groups when a pass
+// has enough of them for the threads, else each group split into as many runs as the threads need (one-token passes
+// on several threads), so the thread counts below give both; the trained coder (head_dim 64, 2 query heads per KV
+// head) also takes its keys in several chunks (64 positions each) over its text.
+void check_batch_and_thread_invariance(const ModelHparams& hp, const ModelWeights& weights,
+                                       const std::vector<int32_t>& tokens, int32_t n_ctx, const std::string& what) {
     const int32_t n = static_cast<int32_t>(tokens.size());
-    CHECK_MSG(n + 1 < n_ctx, path + ": " + std::to_string(n) + " tokens");
+    CHECK_MSG(n + 1 < n_ctx, what + ": " + std::to_string(n) + " tokens");
     const size_t nv = hp.n_vocab;
 
     auto run = [&](int threads, std::vector<int32_t> splits) {
@@ -129,7 +127,7 @@ void test_batch_and_thread_invariance(const std::string& path, const std::string
         size_t split = 0;
         while (at < n) {
             const int32_t chunk = std::min(split < splits.size() ? splits[split++] : 1, n - at);
-            const Status fs = model_forward(hp, model.weights, kv, s, &pool, tokens.data() + at, chunk, LogitsFor::All,
+            const Status fs = model_forward(hp, weights, kv, s, &pool, tokens.data() + at, chunk, LogitsFor::All,
                                             logits.data() + static_cast<size_t>(at) * nv);
             if (!fs) {
                 CHECK_MSG(false, fs.message());
@@ -148,8 +146,70 @@ void test_batch_and_thread_invariance(const std::string& path, const std::string
         CHECK(run(2, {n}) == one_by_one);
         CHECK(run(3, {5, 1, 7, 2}) == one_by_one);
         CHECK(run(2, {1, 16, 3}) == one_by_one);
+        CHECK_MSG(run(4, {}) == one_by_one, what);
+        CHECK_MSG(run(5, {2, 1, 3}) == one_by_one, what);
     }
     set_isa_level(initial);
+}
+
+void test_batch_and_thread_invariance(const std::string& path, const std::string& text, int32_t n_ctx) {
+    Model model;
+    const Status st = model_load(path, &model);
+    CHECK_MSG(st.is_ok(), st.message());
+    if (!st) return;
+    const std::vector<int32_t> tokens = model.vocab.encode(text, model.vocab.add_bos(), false);
+    check_batch_and_thread_invariance(model.hparams, model.weights, tokens, n_ctx, path);
+}
+
+// The same on a network with seven query heads per KV head (Qwen2.5-Coder-0.5B's grouping; the trained fixtures
+// have two), random F32 weights built in memory: a one-token pass on 2-5 threads splits the group into runs of
+// unequal length (2+2+3, 1+2+2+2, ...), and every split must give the whole group's bits.
+void test_invariance_seven_heads_per_kv_head() {
+    ModelHparams hp;
+    hp.architecture = "llama";
+    hp.n_ctx_train = 64;
+    hp.n_embd = 56;
+    hp.n_layer = 2;
+    hp.n_ff = 96;
+    hp.n_head = 7;
+    hp.n_head_kv = 1;
+    hp.head_dim = 8;
+    hp.n_rot = 8;
+    hp.n_vocab = 48;
+    ModelWeights w;
+    std::mt19937 rng(7);
+    auto matrix = [&](int64_t rows, int64_t cols) {
+        std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+        std::vector<float>& data = w.owned_f32.emplace_back(static_cast<size_t>(rows * cols));
+        for (float& x : data) x = u(rng) / std::sqrt(static_cast<float>(cols));
+        WeightView view;
+        view.type = GgmlType::F32;
+        view.data = data.data();
+        view.rows = rows;
+        view.cols = cols;
+        return view;
+    };
+    auto ones = [&](int64_t size) { return w.owned_f32.emplace_back(static_cast<size_t>(size), 1.0f).data(); };
+    w.owned_f32.reserve(64);  // views point into these vectors: no reallocation
+    const int64_t d = hp.n_embd, n_q = hp.n_head * hp.head_dim, n_kv = hp.n_embd_kv();
+    w.token_embd = matrix(hp.n_vocab, d);
+    w.output = matrix(hp.n_vocab, d);
+    w.output_norm = ones(d);
+    w.layers.resize(hp.n_layer);
+    for (LayerWeights& l : w.layers) {
+        l.attn_norm = ones(d);
+        l.wq = matrix(n_q, d);
+        l.wk = matrix(n_kv, d);
+        l.wv = matrix(n_kv, d);
+        l.wo = matrix(d, n_q);
+        l.ffn_norm = ones(d);
+        l.w_gate = matrix(hp.n_ff, d);
+        l.w_up = matrix(hp.n_ff, d);
+        l.w_down = matrix(d, hp.n_ff);
+    }
+    std::vector<int32_t> tokens;
+    for (int32_t i = 0; i < 23; ++i) tokens.push_back((i * 17 + 5) % static_cast<int32_t>(hp.n_vocab));
+    check_batch_and_thread_invariance(hp, w, tokens, 64, "7 query heads per KV head");
 }
 
 // KV rollback and recomputation, and refused batches, on stories260K.
@@ -246,6 +306,7 @@ int main() {
     std::string code;
     for (int i = 0; i < 14; ++i) code += "def f" + std::to_string(i) + "(x):\n    return x * " + std::to_string(i) + "\n\n";
     test_batch_and_thread_invariance(check::repo_path("test/fixtures/models/tiny-coder.gguf"), code, 256);
+    test_invariance_seven_heads_per_kv_head();
     test_rollback();
     return check::summary("test-model");
 }
