@@ -190,7 +190,6 @@ void test_invariance_seven_heads_per_kv_head() {
         return view;
     };
     auto ones = [&](int64_t size) { return w.owned_f32.emplace_back(static_cast<size_t>(size), 1.0f).data(); };
-    w.owned_f32.reserve(64);  // views point into these vectors: no reallocation
     const int64_t d = hp.n_embd, n_q = hp.n_head * hp.head_dim, n_kv = hp.n_embd_kv();
     w.token_embd = matrix(hp.n_vocab, d);
     w.output = matrix(hp.n_vocab, d);
