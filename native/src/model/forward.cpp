@@ -124,6 +124,13 @@ Status model_forward(const ModelHparams& hp, const ModelWeights& w, KvCache& kv,
     const int64_t n_kv = hp.n_embd_kv();                             // key/value width
     const int32_t group = static_cast<int32_t>(hp.n_head / hp.n_head_kv);  // query heads per KV head
     const int32_t half_rot = static_cast<int32_t>(hp.n_rot / 2);
+    // Attention tasks (step 5): each KV head's query heads split into runs_per_group runs, as few as keep the
+    // threads busy.
+    const int64_t n_groups = static_cast<int64_t>(n) * hp.n_head_kv;
+    const int64_t n_threads = pool ? pool->n_threads() : 1;
+    const int32_t runs_per_group =
+        static_cast<int32_t>(std::clamp<int64_t>((n_threads + n_groups - 1) / n_groups, 1, group));
+    const int32_t tasks_per_token = static_cast<int32_t>(hp.n_head_kv) * runs_per_group;
 
     // 1. Token embeddings -> residual stream x [n, d].
     for (int32_t t = 0; t < n; ++t) ref::dequantize_row(w.token_embd, tokens[t], s.x.data() + t * d);
@@ -159,11 +166,6 @@ Status model_forward(const ModelHparams& hp, const ModelWeights& w, KvCache& kv,
         //    that leaves threads idle (decode: one token, two KV heads), and then the group is split into as many
         //    runs as the threads need. One task per head re-read a one-token pass's whole cache for every query
         //    head: 7x the cache's bytes per token on Qwen2.5-Coder-0.5B, from L3 or memory once the context is long.
-        const int64_t n_groups = static_cast<int64_t>(n) * hp.n_head_kv;
-        const int64_t n_threads = pool ? pool->n_threads() : 1;
-        const int32_t runs_per_group =
-            static_cast<int32_t>(std::clamp<int64_t>((n_threads + n_groups - 1) / n_groups, 1, group));
-        const int32_t tasks_per_token = static_cast<int32_t>(hp.n_head_kv) * runs_per_group;
         parallel_rows(pool, static_cast<int64_t>(n) * tasks_per_token, [&](int64_t task) {
             const int32_t t = static_cast<int32_t>(task / tasks_per_token);
             const int32_t kv_head = static_cast<int32_t>(task % tasks_per_token) / runs_per_group;
