@@ -2,7 +2,8 @@
 # Rebuild the SpecQD test models from scratch (corpus -> tokenizer -> target -> draft -> GGUF -> evaluation).
 #   tools/train/make-fixtures.sh            # full run, ~95 min on 2 cores
 # Env: WORK (scratch dir, default /tmp/specqd-train), NPM_DIR (default /tmp/corpus-npm),
-#      TARGET_MIN (default 70), DRAFT_MIN (default 15), STAGES (default "corpus tok target draft export eval").
+#      TARGET_MIN (default 70), DRAFT_MIN (default 15), DISTILL_MIN (default 25),
+#      STAGES (default "corpus tok target draft export distill eval").
 # Needs: apt-get install -y python3-torch python3-numpy libopenblas0-openmp python3-regex ; npm.
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -12,7 +13,8 @@ WORK=${WORK:-/tmp/specqd-train}
 NPM_DIR=${NPM_DIR:-/tmp/corpus-npm}
 TARGET_MIN=${TARGET_MIN:-70}
 DRAFT_MIN=${DRAFT_MIN:-15}
-STAGES=${STAGES:-"corpus tok target draft export eval"}
+DISTILL_MIN=${DISTILL_MIN:-25}
+STAGES=${STAGES:-"corpus tok target draft export distill eval"}
 OUTDIR="$ROOT/test/fixtures/models"
 mkdir -p "$WORK" "$OUTDIR"
 # Large tensors are freshly mmap'ed by glibc on every step and first-touch page faults are very slow in this
@@ -47,7 +49,7 @@ for s in $STAGES; do
           --golden "$OUTDIR/$m.golden.json" | tee -a "$HERE/results/checks.log"
       done
       # llama.cpp parity (node-llama-cpp 3.21.1): from the repo's node_modules, or NLC_DIR=/path/node_modules/node-llama-cpp
-      NLC=${NLC_DIR:-$ROOT/node_modules/node-llama-cpp}
+      NLC=${NLC_DIR:-$ROOT/test/parity/node_modules/node-llama-cpp}
       if [ -d "$NLC" ]; then
         for m in tiny-coder tiny-coder-draft; do
           echo "llama.cpp: $m.gguf" | tee -a "$HERE/results/checks.log"
@@ -55,6 +57,19 @@ for s in $STAGES; do
         done
       else
         echo "node-llama-cpp not found ($NLC): llama.cpp check skipped" | tee -a "$HERE/results/checks.log"
+      fi ;;
+    distill)
+      # the draft trained further on the target's output distributions, read from the two GGUFs just exported
+      D=tiny-coder-draft-distilled
+      $PY "$HERE/distill.py" --work "$WORK" --teacher "$OUTDIR/tiny-coder.gguf" --init "$OUTDIR/tiny-coder-draft.gguf" \
+        --minutes "$DISTILL_MIN" --seed 3 --out "$WORK/$D.pt" --report "$HERE/results/distill.json"
+      $PY "$HERE/export_gguf.py" --work "$WORK" --ckpt "$WORK/$D.pt" --name $D --out "$OUTDIR/$D.gguf" | tee -a "$HERE/results/checks.log"
+      $PY "$HERE/check_gguf.py" --work "$WORK" --ckpt "$WORK/$D.pt" --gguf "$OUTDIR/$D.gguf" \
+        --golden "$OUTDIR/$D.golden.json" | tee -a "$HERE/results/checks.log"
+      NLC=${NLC_DIR:-$ROOT/test/parity/node_modules/node-llama-cpp}
+      if [ -d "$NLC" ]; then
+        echo "llama.cpp: $D.gguf" | tee -a "$HERE/results/checks.log"
+        env -u LD_PRELOAD node "$HERE/check_llamacpp.mjs" "$OUTDIR/$D.gguf" "$OUTDIR/$D.golden.json" "$NLC" 2>&1 | tee -a "$HERE/results/checks.log"
       fi ;;
     eval)
       $PY "$HERE/evaluate.py" --work "$WORK" --target "$WORK/tiny-coder.pt" --draft "$WORK/tiny-coder-draft.pt" \

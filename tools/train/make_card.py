@@ -5,6 +5,7 @@ import argparse, hashlib, json, os, pickle, sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bpe import Tokenizer, QWEN2_PRE  # noqa: E402
+import card_distill  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument('--work', required=True)
@@ -35,11 +36,12 @@ w('Two small **qwen2-architecture FIM code models** trained from scratch on this
   'code-shaped text (indentation, local identifiers, idioms of the file) but are far too small to be useful '
   'completion models.\n')
 w('| file | what | size | sha256 |\n|---|---|---|---|')
-for n in ('tiny-coder.gguf', 'tiny-coder-draft.gguf'):
+for n, what in (('tiny-coder.gguf', 'target'), ('tiny-coder-draft.gguf', 'draft'),
+                (card_distill.NAME, 'draft distilled from the target (below)')):
     p = os.path.join(a.models, n)
     if os.path.exists(p):
         h = hashlib.sha256(open(p, 'rb').read()).hexdigest()
-        w('| `%s` | %s | %.2f MB (%d bytes) | `%s` |' % (n, 'target' if 'draft' not in n else 'draft',
+        w('| `%s` | %s | %.2f MB (%d bytes) | `%s` |' % (n, what,
                                                       os.path.getsize(p) / 1e6, os.path.getsize(p), h[:16] + '…'))
 w('\nBoth are GGUF v3, `general.architecture = qwen2`, **all tensors F32** (exact; engine tests derive BF16 / '
   'MXFP4 copies themselves), alignment 32, full gpt2 tokenizer metadata with FIM tokens.\n')
@@ -169,6 +171,8 @@ for k, v in ev['agreement'].items():
 v = ev['agreement']['mxfp4(tiny-coder-draft) vs tiny-coder-draft']['teacher_forced_true_middle']
 w('\nMXFP4 cast of the draft vs the draft itself (teacher-forced): %s. tiny-coder\'s own top-1 accuracy on the true '
   'middles: %s.\n' % (pct(v['agree']), pct(ev['agreement']['tiny-coder top-1 accuracy on true middles']['accuracy'])))
+
+L.extend(card_distill.section(a.results, a.models))
 
 w('## FIM completions of held-out code: syntactic plausibility and cursor robustness\n')
 c = ev['completions']

@@ -1,0 +1,163 @@
+#!/usr/bin/python3
+"""Distil the draft model from the target: train it to match the target's next-token distributions.
+
+  distill.py --work W --teacher tiny-coder.gguf --init tiny-coder-draft.gguf --minutes 20 --out W/distilled.pt
+
+A draft trained on the corpus learns the data; a speculative draft is paid only for predicting the *target*, so it
+is trained here on the target's own output distributions (forward KL, temperature 1, every position of the same
+plain and FIM rows train.py uses), starting from the draft's current weights. Both models are read from GGUF files,
+so this needs no training checkpoints; the output is a checkpoint in train.py's format for export_gguf.py.
+
+Before and after, it reports the greedy agreement measured the way speculative decoding meets it: teacher-forced
+along the target's own greedy continuations of held-out FIM prompts (evaluate.agreement).
+"""
+import argparse, json, math, os, pickle, random, sys, time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gguf_io as G  # noqa: E402
+from bpe import Tokenizer  # noqa: E402
+from data import Sampler, val_sets  # noqa: E402
+from evaluate import agreement, greedy  # noqa: E402
+from model import Model  # noqa: E402
+
+# GGUF tensor name suffix -> Model state-dict name suffix (the inverse of export_gguf.py's mapping)
+BLOCK_NAMES = {'attn_norm.weight': 'attn_norm.weight', 'attn_q.weight': 'q.weight', 'attn_q.bias': 'q.bias',
+               'attn_k.weight': 'k.weight', 'attn_k.bias': 'k.bias', 'attn_v.weight': 'v.weight',
+               'attn_v.bias': 'v.bias', 'attn_output.weight': 'o.weight', 'ffn_norm.weight': 'ffn_norm.weight',
+               'ffn_gate.weight': 'gate.weight', 'ffn_up.weight': 'up.weight', 'ffn_down.weight': 'down.weight'}
+
+
+def model_from_gguf(path):
+    """A Model holding a qwen2 GGUF's weights (F32 or BF16 tensors, as export_gguf.py writes them)."""
+    kv, ts = G.read(path)
+    if kv.get('general.architecture') != 'qwen2':
+        raise SystemExit('%s: architecture %r, expected qwen2' % (path, kv.get('general.architecture')))
+    a = 'qwen2.'
+    cfg = dict(vocab=len(kv['tokenizer.ggml.tokens']), d=kv[a + 'embedding_length'], layers=kv[a + 'block_count'],
+               heads=kv[a + 'attention.head_count'], kv=kv[a + 'attention.head_count_kv'],
+               ffn=kv[a + 'feed_forward_length'], ctx=kv[a + 'context_length'])
+    sd = {'emb.weight': ts['token_embd.weight'], 'norm.weight': ts['output_norm.weight']}
+    for i in range(cfg['layers']):
+        for g, t in BLOCK_NAMES.items():
+            sd['blocks.%d.%s' % (i, t)] = ts['blk.%d.%s' % (i, g)]
+    m = Model(**cfg)
+    m.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in sd.items()})
+    return m, kv
+
+
+def greedy_agreement(teacher, student, tok, val, n, max_new=48):
+    """Agreement along the teacher's greedy continuations of n held-out FIM prompts (what speculation meets)."""
+    _, vf = val_sets(val, tok, 256, n_plain=0, n_fim=n, seed=99)
+    seqs, starts = [], []
+    for ids, _ in vf:
+        st = ids.index(tok.fim_mid) + 1
+        out, _ = greedy(teacher, tok, ids[:st], max_new, mask_special=False)
+        seqs.append(ids[:st] + out)
+        starts.append(st)
+    teacher.eval()
+    student.eval()
+    r = agreement(teacher, student, seqs, starts)
+    student.train()
+    return r
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--work', required=True, help='folder with corpus.pkl (tokenizer.json is written from the GGUF)')
+    ap.add_argument('--teacher', required=True, help='target GGUF')
+    ap.add_argument('--init', required=True, help='draft GGUF to start from')
+    ap.add_argument('--out', required=True)
+    ap.add_argument('--ctx', type=int, default=256)
+    ap.add_argument('--ctx2', type=int, default=512)
+    ap.add_argument('--long-frac', type=float, default=0.3)
+    ap.add_argument('--batch-tokens', type=int, default=6144)
+    ap.add_argument('--lr', type=float, default=1.5e-3)
+    ap.add_argument('--warmup', type=int, default=30)
+    ap.add_argument('--minutes', type=float, default=20)
+    ap.add_argument('--seed', type=int, default=3)
+    ap.add_argument('--n-agree', type=int, default=48)
+    ap.add_argument('--report', help='write the run\'s figures here as JSON (for the model card)')
+    a = ap.parse_args()
+
+    torch.manual_seed(a.seed)
+    rng = random.Random(a.seed)
+    torch.set_num_threads(2)
+    torch.set_flush_denormal(True)
+    teacher, tkv = model_from_gguf(a.teacher)
+    student, skv = model_from_gguf(a.init)
+    if tkv['tokenizer.ggml.tokens'] != skv['tokenizer.ggml.tokens']:
+        raise SystemExit('%s and %s do not share a tokenizer' % (a.teacher, a.init))
+    tok = Tokenizer([tuple(m.split(' ', 1)) for m in tkv['tokenizer.ggml.merges']])
+    if tok.tokens != tkv['tokenizer.ggml.tokens']:
+        raise SystemExit('%s: the merges do not rebuild its token list' % a.teacher)
+    tok.save(os.path.join(a.work, 'tokenizer.json'))   # for export_gguf.py
+    teacher.eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    docs = pickle.load(open(os.path.join(a.work, 'corpus.pkl'), 'rb'))
+    sampler = Sampler(docs['train'], tok, a.ctx, rng)
+
+    before = greedy_agreement(teacher, student, tok, docs['val'], a.n_agree)
+    print('agreement before', json.dumps(before), flush=True)
+    decay = [p for p in student.parameters() if p.dim() >= 2]
+    nodecay = [p for p in student.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{'params': decay, 'weight_decay': 0.1}, {'params': nodecay, 'weight_decay': 0.0}],
+                            lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
+    t0, budget = time.time(), a.minutes * 60
+    step, tokens, ema = 0, 0, None
+    log = [dict(minutes=0, agreement=before)]
+    while True:
+        frac = (time.time() - t0) / budget
+        if frac >= 1.0:
+            break
+        ctx = a.ctx2 if frac >= 1.0 - a.long_frac else a.ctx
+        bs = max(1, a.batch_tokens // ctx)
+        lr = a.lr * (step + 1) / a.warmup if step < a.warmup else \
+            a.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+        for g in opt.param_groups:
+            g['lr'] = lr
+        ts = time.time()
+        rows = torch.tensor([sampler.row(ctx) for _ in range(bs)])[:, :-1]
+        with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
+            tlogp = F.log_softmax(teacher(rows).float(), -1)
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            slg = student(rows)
+        slogp = F.log_softmax(slg.float(), -1)
+        # forward KL(teacher || student), averaged over positions
+        loss = (tlogp.exp() * (tlogp - slogp)).sum(-1).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
+        opt.step()
+        step += 1
+        tokens += rows.numel()
+        ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
+        if step % 25 == 0:
+            print('distill step %d  %.1f min  tok %.2fM  kl %.4f (ema %.4f)  lr %.2e  ctx %d  %d tok/s'
+                  % (step, (time.time() - t0) / 60, tokens / 1e6, loss.item(), ema, lr, ctx,
+                     rows.numel() / (time.time() - ts)), flush=True)
+    after = greedy_agreement(teacher, student, tok, docs['val'], a.n_agree)
+    print('agreement after', json.dumps(after), flush=True)
+    log.append(dict(minutes=round((time.time() - t0) / 60, 2), tokens=tokens, kl_ema=round(ema, 4), agreement=after))
+    st = {'cfg': student.cfg, 'state': student.state_dict(), 'tokens': tokens, 'step': step,
+          'seconds': time.time() - t0, 'seed': a.seed, 'args': vars(a), 'log': log, 'final': True,
+          'distilled_from': os.path.basename(a.teacher), 'init': os.path.basename(a.init)}
+    torch.save(st, a.out + '.tmp')
+    os.replace(a.out + '.tmp', a.out)
+    if a.report:
+        json.dump(report_of(st), open(a.report, 'w'), indent=1)
+
+
+def report_of(ckpt):
+    """The figures of a distillation run that the model card shows, from its checkpoint."""
+    before, after = ckpt['log'][0]['agreement'], ckpt['log'][-1]['agreement']
+    return dict(teacher=ckpt['distilled_from'], init=ckpt['init'], cfg=ckpt['cfg'], minutes=ckpt['log'][-1]['minutes'],
+                tokens=ckpt['tokens'], steps=ckpt['step'], kl_ema=ckpt['log'][-1]['kl_ema'], seed=ckpt['seed'],
+                lr=ckpt['args']['lr'], n_agree=ckpt['args']['n_agree'], agreement_before=before, agreement_after=after)
+
+
+if __name__ == '__main__':
+    main()
