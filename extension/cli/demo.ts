@@ -77,7 +77,7 @@ function median(values: number[]): number {
 export async function runDemo(o: DemoOptions, print: (line: string) => void): Promise<boolean> {
   const models = path.join(o.root, 'test', 'fixtures', 'models');
   const target = path.join(models, 'tiny-coder.gguf');
-  const draft = path.join(models, 'tiny-coder-draft.gguf');
+  const draft = path.join(models, 'tiny-coder-draft-distilled.gguf');
   const candidates = demoCandidates(path.join(o.root, 'test', 'fixtures', 'heldout', 'files'));
   const engines = await Promise.all(
     STACKS.map((levels) =>
