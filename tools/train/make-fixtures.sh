@@ -21,6 +21,26 @@ mkdir -p "$WORK" "$OUTDIR"
 # sandbox (100 MB zeros: 0.39 s); jemalloc that retains its pages makes them ~50x cheaper (apt: libjemalloc2).
 JE=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
 if [ -e "$JE" ]; then export LD_PRELOAD="$JE" MALLOC_CONF=retain:true,dirty_decay_ms:-1,muzzy_decay_ms:-1; fi
+LOG="$HERE/results/checks.log"
+# checkpoint -> GGUF, then the numpy float64 check against the checkpoint and the golden file
+export_checked() {
+  $PY "$HERE/export_gguf.py" --work "$WORK" --ckpt "$WORK/$1.pt" --name "$1" --out "$OUTDIR/$1.gguf" | tee -a "$LOG"
+  $PY "$HERE/check_gguf.py" --work "$WORK" --ckpt "$WORK/$1.pt" --gguf "$OUTDIR/$1.gguf" \
+    --golden "$OUTDIR/$1.golden.json" | tee -a "$LOG"
+}
+# llama.cpp parity (node-llama-cpp 3.21.1) of each named model with its golden file: from test/parity/node_modules
+# (what npm test installs), or NLC_DIR=/path/node_modules/node-llama-cpp
+check_llamacpp() {
+  NLC=${NLC_DIR:-$ROOT/test/parity/node_modules/node-llama-cpp}
+  if [ ! -d "$NLC" ]; then
+    echo "node-llama-cpp not found ($NLC): llama.cpp check skipped" | tee -a "$LOG"
+    return
+  fi
+  for m in "$@"; do
+    echo "llama.cpp: $m.gguf" | tee -a "$LOG"
+    env -u LD_PRELOAD node "$HERE/check_llamacpp.mjs" "$OUTDIR/$m.gguf" "$OUTDIR/$m.golden.json" "$NLC" 2>&1 | tee -a "$LOG"
+  done
+}
 for s in $STAGES; do
   echo "== $s $(date -u +%H:%M:%S)"
   case $s in
@@ -42,35 +62,16 @@ for s in $STAGES; do
         --lr 4e-3 --minutes "$DRAFT_MIN" --seed 2 ;;
     export)
       mkdir -p "$HERE/results"
-      : > "$HERE/results/checks.log"
-      for m in tiny-coder tiny-coder-draft; do
-        $PY "$HERE/export_gguf.py" --work "$WORK" --ckpt "$WORK/$m.pt" --name $m --out "$OUTDIR/$m.gguf" | tee -a "$HERE/results/checks.log"
-        $PY "$HERE/check_gguf.py" --work "$WORK" --ckpt "$WORK/$m.pt" --gguf "$OUTDIR/$m.gguf" \
-          --golden "$OUTDIR/$m.golden.json" | tee -a "$HERE/results/checks.log"
-      done
-      # llama.cpp parity (node-llama-cpp 3.21.1): from the repo's node_modules, or NLC_DIR=/path/node_modules/node-llama-cpp
-      NLC=${NLC_DIR:-$ROOT/test/parity/node_modules/node-llama-cpp}
-      if [ -d "$NLC" ]; then
-        for m in tiny-coder tiny-coder-draft; do
-          echo "llama.cpp: $m.gguf" | tee -a "$HERE/results/checks.log"
-          env -u LD_PRELOAD node "$HERE/check_llamacpp.mjs" "$OUTDIR/$m.gguf" "$OUTDIR/$m.golden.json" "$NLC" 2>&1 | tee -a "$HERE/results/checks.log"
-        done
-      else
-        echo "node-llama-cpp not found ($NLC): llama.cpp check skipped" | tee -a "$HERE/results/checks.log"
-      fi ;;
+      : > "$LOG"
+      for m in tiny-coder tiny-coder-draft; do export_checked $m; done
+      check_llamacpp tiny-coder tiny-coder-draft ;;
     distill)
       # the draft trained further on the target's output distributions, read from the two GGUFs just exported
       D=tiny-coder-draft-distilled
       $PY "$HERE/distill.py" --work "$WORK" --teacher "$OUTDIR/tiny-coder.gguf" --init "$OUTDIR/tiny-coder-draft.gguf" \
         --minutes "$DISTILL_MIN" --seed 3 --out "$WORK/$D.pt" --report "$HERE/results/distill.json"
-      $PY "$HERE/export_gguf.py" --work "$WORK" --ckpt "$WORK/$D.pt" --name $D --out "$OUTDIR/$D.gguf" | tee -a "$HERE/results/checks.log"
-      $PY "$HERE/check_gguf.py" --work "$WORK" --ckpt "$WORK/$D.pt" --gguf "$OUTDIR/$D.gguf" \
-        --golden "$OUTDIR/$D.golden.json" | tee -a "$HERE/results/checks.log"
-      NLC=${NLC_DIR:-$ROOT/test/parity/node_modules/node-llama-cpp}
-      if [ -d "$NLC" ]; then
-        echo "llama.cpp: $D.gguf" | tee -a "$HERE/results/checks.log"
-        env -u LD_PRELOAD node "$HERE/check_llamacpp.mjs" "$OUTDIR/$D.gguf" "$OUTDIR/$D.golden.json" "$NLC" 2>&1 | tee -a "$HERE/results/checks.log"
-      fi ;;
+      export_checked $D
+      check_llamacpp $D ;;
     eval)
       $PY "$HERE/evaluate.py" --work "$WORK" --target "$WORK/tiny-coder.pt" --draft "$WORK/tiny-coder-draft.pt" \
         --out "$HERE/results" --n-loss 64 --n-agree 48 --n-per-kind 12
