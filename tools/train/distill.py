@@ -11,7 +11,7 @@ so this needs no training checkpoints; the output is a checkpoint in train.py's 
 Before and after, it reports the greedy agreement measured the way speculative decoding meets it: teacher-forced
 along the target's own greedy continuations of held-out FIM prompts (evaluate.agreement).
 """
-import argparse, json, math, os, pickle, random, sys, time
+import argparse, json, os, pickle, random, sys, time
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +22,7 @@ from bpe import Tokenizer  # noqa: E402
 from data import Sampler, val_sets  # noqa: E402
 from evaluate import agreement, greedy  # noqa: E402
 from model import Model  # noqa: E402
+from train import adamw, learning_rate  # noqa: E402
 
 # GGUF tensor name suffix -> Model state-dict name suffix (the inverse of export_gguf.py's mapping)
 BLOCK_NAMES = {'attn_norm.weight': 'attn_norm.weight', 'attn_q.weight': 'q.weight', 'attn_q.bias': 'q.bias',
@@ -57,7 +58,6 @@ def greedy_agreement(teacher, student, tok, val, n, max_new=48):
         out, _ = greedy(teacher, tok, ids[:st], max_new, mask_special=False)
         seqs.append(ids[:st] + out)
         starts.append(st)
-    teacher.eval()
     student.eval()
     r = agreement(teacher, student, seqs, starts)
     student.train()
@@ -102,10 +102,7 @@ def main():
 
     before = greedy_agreement(teacher, student, tok, docs['val'], a.n_agree)
     print('agreement before', json.dumps(before), flush=True)
-    decay = [p for p in student.parameters() if p.dim() >= 2]
-    nodecay = [p for p in student.parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW([{'params': decay, 'weight_decay': 0.1}, {'params': nodecay, 'weight_decay': 0.0}],
-                            lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
+    opt = adamw(student, a.lr)
     t0, budget = time.time(), a.minutes * 60
     step, tokens, ema = 0, 0, None
     log = [dict(minutes=0, agreement=before)]
@@ -115,8 +112,7 @@ def main():
             break
         ctx = a.ctx2 if frac >= 1.0 - a.long_frac else a.ctx
         bs = max(1, a.batch_tokens // ctx)
-        lr = a.lr * (step + 1) / a.warmup if step < a.warmup else \
-            a.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+        lr = learning_rate(a.lr, step, a.warmup, frac)
         for g in opt.param_groups:
             g['lr'] = lr
         ts = time.time()

@@ -34,6 +34,21 @@ def evaluate(model, rows, bs=32, autocast=True):
     return tot / max(cnt, 1)
 
 
+def adamw(model, lr):
+    """AdamW with weight decay on the matrices only (not on norms and biases)."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    nodecay = [p for p in model.parameters() if p.dim() < 2]
+    return torch.optim.AdamW([{'params': decay, 'weight_decay': 0.1}, {'params': nodecay, 'weight_decay': 0.0}],
+                             lr=lr, betas=(0.9, 0.95), eps=1e-8)
+
+
+def learning_rate(peak, step, warmup, frac):
+    """Linear warm-up over `warmup` steps, then cosine from peak to peak / 10 over the wall-clock fraction frac."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--work', required=True)
@@ -66,10 +81,7 @@ def main():
     model = Model(tok.n_vocab, a.d, a.layers, a.heads, a.kv, a.ffn, max(a.ctx, a.ctx2))
     print('%s: %d params (%d non-embedding), vocab %d' % (a.name, n_params(model),
           n_params(model) - model.emb.weight.numel(), tok.n_vocab), flush=True)
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
-    nodecay = [p for n, p in model.named_parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW([{'params': decay, 'weight_decay': 0.1}, {'params': nodecay, 'weight_decay': 0.0}],
-                            lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
+    opt = adamw(model, a.lr)
     log = []
     t0 = time.time()
     budget = a.minutes * 60
@@ -93,10 +105,7 @@ def main():
         long_stage = frac >= 1.0 - a.long_frac
         ctx = a.ctx2 if long_stage else a.ctx
         bs = max(1, a.batch_tokens // ctx)
-        if step < a.warmup:
-            lr = a.lr * (step + 1) / a.warmup
-        else:
-            lr = a.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
+        lr = learning_rate(a.lr, step, a.warmup, frac)
         for g in opt.param_groups:
             g['lr'] = lr
         ts = time.time()
