@@ -70,6 +70,8 @@ export interface EngineOptions {
   levels?: SpeculationLevel[];
   /** Tune draft lengths online from measured acceptance and costs (default); false: a fixed 8. */
   adaptiveDrafts?: boolean;
+  /** The most tokens a level drafts per round, 1 to 16 (default 16); the online tuning chooses up to it. */
+  maxDraft?: number;
   /**
    * Let the MXFP4 level read the target's KV cache for verified positions and keep only its own drafts' (default);
    * false gives it a cache of its own (for measuring the difference).

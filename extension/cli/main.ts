@@ -14,7 +14,7 @@ const USAGE = `usage:
   specqd complete --model M.gguf (--prompt TEXT | --prefix-file F --suffix-file F)
                   [--max-tokens N] [--threads T] [--context N] [--stop S] [--json]
                   [--levels target,draft,ngram] [--draft D.gguf] [--fixed-drafts] [--own-kv] [--mmap]
-                  [--draft-vocab N]
+                  [--draft-vocab N] [--max-draft N]
       greedy completion; prints the text, then token ids and speed (or everything as JSON)
   specqd convert <in.gguf> <out.gguf> --type f32|f16|bf16|q8_0 [--keep-head]
       copy a model with its weight matrices cast to another type (atomic write)
@@ -179,6 +179,7 @@ async function runComplete(args: string[]): Promise<number> {
     'own-kv': { kind: 'flag' },
     mmap: { kind: 'flag' },
     'draft-vocab': { kind: 'int' },
+    'max-draft': { kind: 'int' },
   });
   if (positional.length > 0) throw new UsageError(`unexpected argument '${positional[0]}'`);
   const model = options.get('model');
@@ -203,6 +204,7 @@ async function runComplete(args: string[]): Promise<number> {
     ...(options.get('mmap') ? { mapWeights: true } : {}),
     ...(options.get('own-kv') ? { shareKv: false } : {}),
     ...(options.has('draft-vocab') ? { draftVocab: options.get('draft-vocab') as number } : {}),
+    ...(options.has('max-draft') ? { maxDraft: options.get('max-draft') as number } : {}),
   });
   try {
     const stop = options.get('stop');

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { Engine } from '../../extension/engine';
+import { Engine, type EngineOptions, type LevelStats } from '../../extension/engine';
 import { repoRoot, stories260K } from './shared-paths';
 
 // llama.cpp's tokens for BOS + "Once upon a time" and its first 16 greedy tokens (shared/models/README.md).
@@ -136,6 +136,34 @@ describe('Engine (native addon)', function () {
     }
     for (const bad of [-1, 1.5, '100' as unknown as number]) {
       await assert.rejects(Engine.load({ target: stories260K, levels: ['target', 'mxfp4'], draftVocab: bad }), /draftVocab/);
+    }
+  });
+
+  it('maxDraft caps every draft and leaves the tokens unchanged', async () => {
+    // Prompt lookup on a story that repeats itself drafts long runs unless capped.
+    const request = { prompt: 'Lily and Ben went to the park. Lily and Ben went to the park. Lily and Ben went to the', maxTokens: 64 };
+    const plain = await engine.complete(request);
+    const ngramStats = async (options: Partial<EngineOptions>): Promise<LevelStats> => {
+      const stacked = await Engine.load({ target: stories260K, threads: 2, contextLength: 512, levels: ['target', 'ngram'], ...options });
+      try {
+        const r = await stacked.complete(request);
+        assert.deepEqual(r.tokens, plain.tokens);
+        const ngram = r.stats.levels[1];
+        assert.ok(ngram !== undefined && ngram.rounds > 0, 'prompt lookup drafted');
+        return ngram;
+      } finally {
+        stacked.close();
+      }
+    };
+    for (const adaptiveDrafts of [true, false]) {
+      const maxDraft = adaptiveDrafts ? 2 : 3;
+      const free = await ngramStats({ adaptiveDrafts });
+      assert.ok(free.proposed > maxDraft * free.rounds, `uncapped: ${free.proposed} tokens in ${free.rounds} rounds`);
+      const capped = await ngramStats({ adaptiveDrafts, maxDraft });
+      assert.ok(capped.proposed <= maxDraft * capped.rounds, `capped at ${maxDraft}: ${capped.proposed} tokens in ${capped.rounds} rounds`);
+    }
+    for (const bad of [0, 17, 2.5, '4' as unknown as number]) {
+      await assert.rejects(Engine.load({ target: stories260K, levels: ['target', 'ngram'], maxDraft: bad }), /maxDraft/);
     }
   });
 

@@ -364,6 +364,17 @@ Napi::Value load_engine(const Napi::CallbackInfo& info) {
     } else if (!draft_vocab.IsUndefined()) {
         return reject(env, "loadEngine(): draftVocab must be a number");
     }
+    Napi::Value max_draft = o.Get("maxDraft");
+    if (max_draft.IsNumber()) {
+        const double v = max_draft.As<Napi::Number>().DoubleValue();
+        if (!(v >= 1 && v <= EngineOptions::kMaxDraft) || v != static_cast<double>(static_cast<int64_t>(v))) {
+            return reject(env, "loadEngine(): maxDraft must be a whole number from 1 to " +
+                                   std::to_string(EngineOptions::kMaxDraft));
+        }
+        options.max_draft = static_cast<int32_t>(v);
+    } else if (!max_draft.IsUndefined()) {
+        return reject(env, "loadEngine(): maxDraft must be a number");
+    }
     Napi::Value share_kv = o.Get("shareKv");
     if (share_kv.IsBoolean()) options.share_kv = share_kv.As<Napi::Boolean>().Value();
     auto* worker = new LoadWorker(env, std::move(options));

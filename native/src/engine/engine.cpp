@@ -77,6 +77,9 @@ Status Engine::build_stack(const EngineOptions& options) {
     std::vector<std::string> levels = options.levels;
     if (levels.empty()) levels = {"target"};
     if (levels[0] != "target") return Status::error("the first speculation level must be \"target\"");
+    if (options.max_draft < 1 || options.max_draft > EngineOptions::kMaxDraft) {
+        return Status::error("the longest draft must be 1 to " + std::to_string(EngineOptions::kMaxDraft) + " tokens");
+    }
     // A model level reads the KV cache of the level above when it is the same network with other weights.
     auto share_target = [&](size_t i, const ModelHparams& hp) -> ModelLevel* {
         if (!options.share_kv || i == 0 || !stack_.level(i - 1).is_model()) return nullptr;
@@ -116,6 +119,8 @@ Status Engine::build_stack(const EngineOptions& options) {
         }
     }
     stack_.control.adaptive = options.adaptive_drafts;
+    stack_.control.max_draft = options.max_draft;
+    stack_.control.fixed_draft = std::min(stack_.control.fixed_draft, options.max_draft);
     // A FIM marker (or BOS) inside a completion is the model losing its place, not text: no level may choose one,
     // so the completion goes on with the best real token or ends with end-of-text.
     const Vocab& vocab = model_.vocab;

@@ -32,6 +32,10 @@ struct EngineOptions {
     // for each other. Empty: just the target.
     std::vector<std::string> levels;
     bool adaptive_drafts = true; // tune draft lengths online; false: the paper's fixed 8
+    // The most tokens a level drafts per round (1..kMaxDraft): the online control chooses up to it; the fixed
+    // setting drafts min(8, max_draft).
+    int32_t max_draft = kMaxDraft;
+    static constexpr int32_t kMaxDraft = 16;
     // A level that is the same network as the level above (the MXFP4 copy) reads that level's KV cache instead of
     // keeping its own (speculative.h). false: every level keeps a full cache of its own.
     bool share_kv = true;

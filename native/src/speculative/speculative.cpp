@@ -330,7 +330,7 @@ void SpecStack::reset_stats() {
 
 int32_t SpecStack::choose_draft_length(size_t drafter) const {
     if (!control.adaptive) return control.fixed_draft;
-    if (history_[drafter].proposed < 8) return 4;  // too little evidence yet: a moderate draft
+    if (history_[drafter].proposed < 8) return std::min(4, control.max_draft);  // too little evidence: a moderate draft
     // Per-token acceptance in the geometric model: each drafted token is accepted with probability alpha, given
     // the ones before it were; a round ends at the first rejection.
     const DraftCosts costs = draft_costs(drafter);
