@@ -1,8 +1,8 @@
 // bench-kernels: a quick look at matmul speed on this machine (seconds, not a test).
 //
 // For each weight type, a 896 x 4864 matrix (Qwen2.5-Coder-0.5B's FFN down projection) is copied until the copies
-// fill more memory than any cache, and matmul runs over the copies in turn, the way decode streams a model's
-// layers. Prints, per type:
+// fill more memory than any cache, in the layout the engine keeps that type in memory (matmul_preferred_layout),
+// and matmul runs over the copies in turn, the way decode streams a model's layers. Prints, per type:
 //   - decode (n_tokens = 1): weight bytes read per second, next to a plain read of the same memory;
 //   - the cost of n_tokens = 2, 4, 8, 16 (and 64) relative to n_tokens = 1: verifying k drafted tokens at once costs
 //     this much more than decoding one.
@@ -107,6 +107,10 @@ TypeResult bench_type(ThreadPool& pool, GgmlType type, const std::vector<int64_t
     const int64_t n_copies = kStreamBytes / static_cast<int64_t>(one.size()) + 1;
     std::vector<uint8_t> all(one.size() * static_cast<size_t>(n_copies));
     for (int64_t c = 0; c < n_copies; ++c) std::memcpy(all.data() + c * one.size(), one.data(), one.size());
+    // The layout the engine gives weights it reads into memory (MXFP4 on the avx512 path: the step layout), so this
+    // measures what decode runs.
+    const WeightLayout layout = matmul_preferred_layout(type);
+    if (layout == WeightLayout::mxfp4_steps) mxfp4::to_step_layout_in_place(all.data(), kRows * n_copies, kCols);
 
     const int64_t max_tokens = token_counts.back();
     std::vector<float> x(static_cast<size_t>(max_tokens * kCols)), y(static_cast<size_t>(max_tokens * kRows));
@@ -120,7 +124,7 @@ TypeResult bench_type(ThreadPool& pool, GgmlType type, const std::vector<int64_t
         int64_t copy = 0;
         const auto t0 = Clock::now();
         do {
-            const WeightView w{type, all.data() + copy * one.size(), kRows, kCols};
+            const WeightView w{type, all.data() + copy * one.size(), kRows, kCols, layout};
             matmul(&pool, w, x.data(), n_tokens, y.data());
             copy = (copy + 1) % n_copies;
             ++calls;

@@ -35,18 +35,22 @@ inline constexpr int64_t kPreparedScaleOffset = 192;
 inline constexpr int kCodeBias = 12;  // doubled E2M1 values are in [-12, 12]; +12 makes them unsigned bytes
 
 // How far ahead (in bytes) a tile of R rows of the fast paths prefetches each row (the idea of kernel-table.h's
-// prefetch_ahead(), in MXFP4's bytes). Rows longer than 32 steps (2176 bytes, 4096 columns): 32 steps along the
-// row. Shorter rows: the same place two tiles down — the rows are contiguous, so that is data two tiles ahead,
-// where prefetching along the row would only run into rows of the same tile. One tile of 896-column MXFP4 rows is
-// 3.8 KB (a BF16 tile is 14 KB), which the core consumes in about 0.2 us: one tile is too little lead for DRAM. Measured (bench-forward, 0.5B shape in MXFP4, 1 thread, pinned to one CPU, runs
-// interleaved, three rounds): decode 61-65 tok/s with the earlier 2 KiB along the row, 65-73 one tile down, 66-73
-// two tiles down.
-inline constexpr int64_t kPrefetchSteps = 32;
+// prefetch_ahead(), in MXFP4's bytes): the same place two tiles down. A tile's rows are contiguous, so that is data
+// two tiles ahead. One tile of 896-column MXFP4 rows is 3.8 KB, which the core consumes in about 0.2 us: one tile is
+// too little lead for DRAM. Measured (bench-forward, 0.5B shape in MXFP4, 1 thread, pinned to one CPU, runs
+// interleaved, three rounds): decode 61-65 tok/s with 2 KiB along the row, 65-73 one tile down, 66-73 two tiles down.
+// Rows of more than 32 steps (4096 columns) used to be prefetched 32 steps along the row instead; for the FFN down
+// projection's 4864 columns (38 steps) that pointed into the next row of the same tile, already being read, for most
+// of every row, leaving each tile's start to demand misses. Two tiles down for every row length, measured on the 2-core
+// Zen 4 VM with the old and new binaries interleaved twice: bench-kernels' 896 x 4864 MXFP4 decode 14.0 -> 27.2 GB/s
+// (1 thread); bench-forward decode of the 0.5B shape 80.4-82.0 -> 86.3-98.1 tok/s on 1 thread pinned and 107.6-121.0
+// -> 129.3-134.9 on 2, verifying 4 tokens 26.8 -> 24.2 ms (1 thread); the 1.5B shape (8960-column down projection)
+// 26.8-30.1 -> 29.9-33.7 tok/s on 1 thread, 2 threads within noise; the avx2 kernel (SPECQD_ISA=avx2) in
+// bench-kernels 9.6-9.7 -> 13.8-13.9 GB/s.
 inline constexpr int64_t kPrefetchTiles = 2;
 template <int R>
 inline int64_t mxfp4_prefetch_ahead(const WeightView& w) {
-    const int64_t along_row = kPrefetchSteps * kStepWeightBytes;
-    return w.row_bytes() <= along_row ? kPrefetchTiles * R * w.row_bytes() : along_row;
+    return kPrefetchTiles * R * w.row_bytes();
 }
 
 // The scalar path: dequantize the row, then one f32 sum in order of k (bit-identical to ref::matmul).
