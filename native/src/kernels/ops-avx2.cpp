@@ -10,6 +10,8 @@
 #include <immintrin.h>
 #pragma GCC diagnostic pop
 
+#include <algorithm>
+
 #include "kernels/kernel-table.h"
 
 namespace specqd::avx2 {
@@ -175,7 +177,8 @@ int64_t argmax(const float* x, int64_t n) {
     return 0;
 }
 
-float dot(const float* a, const float* b, int64_t n) {
+// The 8 lane sums of a dot product before the final horizontal sum (dot() = reduce_add of this).
+inline __m256 dot_lanes(const float* a, const float* b, int64_t n) {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
@@ -187,7 +190,32 @@ float dot(const float* a, const float* b, int64_t n) {
         acc0 = _mm256_fmadd_ps(load_upto8(a + i, m), load_upto8(b + i, m), acc0);
         if (m > 8) acc1 = _mm256_fmadd_ps(load_partial(a + i + 8, m - 8), load_partial(b + i + 8, m - 8), acc1);
     }
-    return reduce_add(_mm256_add_ps(acc0, acc1));
+    return _mm256_add_ps(acc0, acc1);
+}
+
+float dot(const float* a, const float* b, int64_t n) { return reduce_add(dot_lanes(a, b, n)); }
+
+// reduce_add of 8 vectors at once: lane j of the result is reduce_add(v[j]), bit for bit (the same pairs added with
+// the same operand first, as in ops-avx512.cpp's reduce_add_16).
+inline __m256 reduce_add_8(const __m256 (&v)[8]) {
+    // Lanes i + (i+4): vector pair (2p, 2p+1) -> h[p], 128-bit half 0 from vector 2p, half 1 from 2p+1.
+    __m256 h[4];
+#pragma GCC unroll 4
+    for (int p = 0; p < 4; ++p) {
+        h[p] = _mm256_add_ps(_mm256_permute2f128_ps(v[2 * p], v[2 * p + 1], 0x20),
+                             _mm256_permute2f128_ps(v[2 * p], v[2 * p + 1], 0x31));
+    }
+    // Lanes i + (i+2), within each half: h pair (2n, 2n+1) -> x[n].
+    __m256 x[2];
+#pragma GCC unroll 2
+    for (int n = 0; n < 2; ++n) {
+        x[n] = _mm256_add_ps(_mm256_shuffle_ps(h[2 * n], h[2 * n + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm256_shuffle_ps(h[2 * n], h[2 * n + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    }
+    // Lanes i + (i+1): lane 4c + m of z is the sum of vector 2m + c; put vector j's sum in lane j.
+    const __m256 z = _mm256_add_ps(_mm256_shuffle_ps(x[0], x[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                   _mm256_shuffle_ps(x[0], x[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    return _mm256_permutevar8x32_ps(z, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
 void axpy(float alpha, const float* x, float* y, int64_t n) {
@@ -199,14 +227,65 @@ void axpy(float alpha, const float* x, float* y, int64_t n) {
 
 // One call per strided matrix instead of one dispatch per row; each row is this file's dot / axpy, so the bits are
 // those of the calls one row at a time.
+//   dot_rows finishes 8 rows' horizontal sums together (reduce_add_8), as the avx512 path does 16, and takes head
+// widths that are a multiple of 16 unrolled with q in registers, as that path does.
+template <int64_t D>
+inline __m256 dot_lanes_fixed(const __m256 (&q)[D / 8], const float* b) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+#pragma GCC unroll 8
+    for (int64_t c = 0; c < D / 16; ++c) {
+        acc0 = _mm256_fmadd_ps(q[2 * c], _mm256_loadu_ps(b + 16 * c), acc0);
+        acc1 = _mm256_fmadd_ps(q[2 * c + 1], _mm256_loadu_ps(b + 16 * c + 8), acc1);
+    }
+    return _mm256_add_ps(acc0, acc1);
+}
+
+template <int64_t D>
+void dot_rows_fixed(const float* q, const float* rows, int64_t stride, int64_t n_rows, float* out) {
+    __m256 qv[D / 8];
+#pragma GCC unroll 16
+    for (int64_t c = 0; c < D / 8; ++c) qv[c] = _mm256_loadu_ps(q + 8 * c);
+    __m256 lanes[8];
+    for (int64_t j = 0; j < n_rows; j += 8) {
+        const int64_t n = std::min<int64_t>(8, n_rows - j);
+#pragma GCC unroll 8
+        for (int u = 0; u < 8; ++u) lanes[u] = u < n ? dot_lanes_fixed<D>(qv, rows + (j + u) * stride) : _mm256_setzero_ps();
+        store_upto8(out + j, reduce_add_8(lanes), n);
+    }
+}
+
 void dot_rows(const float* q, const float* rows, int64_t stride, int64_t n_rows, int64_t dim, float* out) {
-    for (int64_t j = 0; j < n_rows; ++j) out[j] = dot(q, rows + j * stride, dim);
+    if (dim == 64) return dot_rows_fixed<64>(q, rows, stride, n_rows, out);
+    if (dim == 128) return dot_rows_fixed<128>(q, rows, stride, n_rows, out);
+    for (int64_t j = 0; j < n_rows; j += 8) {
+        const int64_t n = std::min<int64_t>(8, n_rows - j);
+        __m256 lanes[8];
+#pragma GCC unroll 8
+        for (int u = 0; u < 8; ++u) lanes[u] = u < n ? dot_lanes(q, rows + (j + u) * stride, dim) : _mm256_setzero_ps();
+        store_upto8(out + j, reduce_add_8(lanes), n);
+    }
 }
 
 // y stays in registers across the rows, 32 floats at a time (one load and one store per chunk instead of per row);
 // every element still takes fma(w[j], row_j[i], y[i]) for j in order, exactly as axpy does.
 void axpy_rows(const float* w, const float* rows, int64_t stride, int64_t n_rows, int64_t dim, float* y) {
-    for (int64_t c = 0; c < dim; c += 32) {
+    int64_t c = 0;
+    // Whole 32-column chunks, unrolled so that acc stays in registers (rolled, GCC kept it on the stack and every
+    // multiply-add waited for the store of the one before; see ops-avx512.cpp's axpy_rows).
+    for (; c + 32 <= dim; c += 32) {
+        __m256 acc[4];
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; ++u) acc[u] = _mm256_loadu_ps(y + c + 8 * u);
+        for (int64_t j = 0; j < n_rows; ++j) {
+            const __m256 va = _mm256_set1_ps(w[j]);
+            const float* x = rows + j * stride + c;
+#pragma GCC unroll 4
+            for (int u = 0; u < 4; ++u) acc[u] = _mm256_fmadd_ps(va, _mm256_loadu_ps(x + 8 * u), acc[u]);
+        }
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; ++u) _mm256_storeu_ps(y + c + 8 * u, acc[u]);
+    }
+    for (; c < dim; c += 32) {
         __m256 acc[4];
         for (int u = 0; u < 4; ++u) acc[u] = c + 8 * u < dim ? load_upto8(y + c + 8 * u, dim - c - 8 * u) : _mm256_setzero_ps();
         for (int64_t j = 0; j < n_rows; ++j) {

@@ -10,6 +10,8 @@
 #include <immintrin.h>
 #pragma GCC diagnostic pop
 
+#include <algorithm>
+
 #include "kernels/kernel-table.h"
 
 namespace specqd::avx512 {
@@ -147,7 +149,8 @@ int64_t argmax(const float* x, int64_t n) {
     return 0;
 }
 
-float dot(const float* a, const float* b, int64_t n) {
+// The 16 lane sums of a dot product before the final horizontal sum (dot() = reduce_add of this).
+inline __m512 dot_lanes(const float* a, const float* b, int64_t n) {
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
     int64_t i = 0;
     for (; i + 32 <= n; i += 32) {
@@ -160,7 +163,41 @@ float dot(const float* a, const float* b, int64_t n) {
         acc0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m0, a + i), _mm512_maskz_loadu_ps(m0, b + i), acc0);
         acc1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m1, a + i + 16), _mm512_maskz_loadu_ps(m1, b + i + 16), acc1);
     }
-    return reduce_add(_mm512_add_ps(acc0, acc1));
+    return _mm512_add_ps(acc0, acc1);
+}
+
+float dot(const float* a, const float* b, int64_t n) { return reduce_add(dot_lanes(a, b, n)); }
+
+// reduce_add of 16 vectors at once: lane j of the result is reduce_add(v[j]), bit for bit, because the same pairs are
+// added with the same operand first (lanes i and i+8, then i and i+4, i and i+2, i and i+1; the lower lane first),
+// only each add now serves 16 vectors (or 8, 4, 2) instead of one. The shuffles gather, for each step, the lower
+// and the upper lanes of several vectors into one register each.
+inline __m512 reduce_add_16(const __m512 (&v)[16]) {
+    // Lanes i + (i+8): vector pair (2p, 2p+1) -> h[p], 128-bit chunks 0-1 from vector 2p, 2-3 from 2p+1.
+    __m512 h[8];
+#pragma GCC unroll 8
+    for (int p = 0; p < 8; ++p) {
+        h[p] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    }
+    // Lanes i + (i+4): h pair (2m, 2m+1) -> x[m], whose chunk c holds vector 4m + c.
+    __m512 x[4];
+#pragma GCC unroll 4
+    for (int m = 0; m < 4; ++m) {
+        x[m] = _mm512_add_ps(_mm512_shuffle_f32x4(h[2 * m], h[2 * m + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_f32x4(h[2 * m], h[2 * m + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+    }
+    // Lanes i + (i+2), within each chunk: x pair (2n, 2n+1) -> y[n].
+    __m512 y[2];
+#pragma GCC unroll 2
+    for (int n = 0; n < 2; ++n) {
+        y[n] = _mm512_add_ps(_mm512_shuffle_ps(x[2 * n], x[2 * n + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_ps(x[2 * n], x[2 * n + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    }
+    // Lanes i + (i+1): lane 4c + m of z is the sum of vector 4m + c; put vector j's sum in lane j.
+    const __m512 z = _mm512_add_ps(_mm512_shuffle_ps(y[0], y[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                   _mm512_shuffle_ps(y[0], y[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), z);
 }
 
 void axpy(float alpha, const float* x, float* y, int64_t n) {
@@ -174,8 +211,51 @@ void axpy(float alpha, const float* x, float* y, int64_t n) {
 
 // One call per strided matrix instead of one dispatch per row; each row is this file's dot / axpy, so the bits are
 // those of the calls one row at a time.
+//   dot_rows finishes 16 rows' horizontal sums together (reduce_add_16), and head widths of 64 and 128 (Qwen2.5-Coder's)
+// take dot_lanes's loop unrolled with q held in registers: attention's scores are dot products of one head's width,
+// two to four vector multiply-adds per row, and a horizontal sum per row plus the generic loop's bookkeeping were
+// most of the work. Together: dot_rows 16% -> 11% of a 2,048-token prefill (0.5B shape, BF16, 1 thread, perf),
+// that prefill ~5% faster; the batched sums alone did not measure faster.
+template <int64_t D>
+inline __m512 dot_lanes_fixed(const __m512 (&q)[D / 16], const float* b) {
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+#pragma GCC unroll 8
+    for (int64_t c = 0; c < D / 32; ++c) {
+        acc0 = _mm512_fmadd_ps(q[2 * c], _mm512_loadu_ps(b + 32 * c), acc0);
+        acc1 = _mm512_fmadd_ps(q[2 * c + 1], _mm512_loadu_ps(b + 32 * c + 16), acc1);
+    }
+    return _mm512_add_ps(acc0, acc1);
+}
+
+template <int64_t D>
+void dot_rows_fixed(const float* q, const float* rows, int64_t stride, int64_t n_rows, float* out) {
+    __m512 qv[D / 16];
+#pragma GCC unroll 8
+    for (int64_t c = 0; c < D / 16; ++c) qv[c] = _mm512_loadu_ps(q + 16 * c);
+    __m512 lanes[16];
+    int64_t j = 0;
+    for (; j + 16 <= n_rows; j += 16) {
+#pragma GCC unroll 16
+        for (int u = 0; u < 16; ++u) lanes[u] = dot_lanes_fixed<D>(qv, rows + (j + u) * stride);
+        _mm512_storeu_ps(out + j, reduce_add_16(lanes));
+    }
+    if (j < n_rows) {
+        const int64_t n = n_rows - j;
+        for (int u = 0; u < 16; ++u) lanes[u] = u < n ? dot_lanes_fixed<D>(qv, rows + (j + u) * stride) : _mm512_setzero_ps();
+        _mm512_mask_storeu_ps(out + j, first_lanes(n), reduce_add_16(lanes));
+    }
+}
+
 void dot_rows(const float* q, const float* rows, int64_t stride, int64_t n_rows, int64_t dim, float* out) {
-    for (int64_t j = 0; j < n_rows; ++j) out[j] = dot(q, rows + j * stride, dim);
+    if (dim == 64) return dot_rows_fixed<64>(q, rows, stride, n_rows, out);
+    if (dim == 128) return dot_rows_fixed<128>(q, rows, stride, n_rows, out);
+    for (int64_t j = 0; j < n_rows; j += 16) {
+        const int64_t n = std::min<int64_t>(16, n_rows - j);
+        __m512 lanes[16];
+#pragma GCC unroll 16
+        for (int u = 0; u < 16; ++u) lanes[u] = u < n ? dot_lanes(q, rows + (j + u) * stride, dim) : _mm512_setzero_ps();
+        _mm512_mask_storeu_ps(out + j, first_lanes(n), reduce_add_16(lanes));
+    }
 }
 
 // y stays in registers across the rows, 64 floats at a time (one load and one store per chunk instead of per row:
@@ -185,6 +265,9 @@ void axpy_rows(const float* w, const float* rows, int64_t stride, int64_t n_rows
     for (int64_t c = 0; c < dim; c += 64) {
         __mmask16 m[4];
         __m512 acc[4];
+        // Unrolled so that acc stays in registers: rolled, GCC kept it on the stack, and every multiply-add waited
+        // for the store of the one before (axpy_rows was a fifth of a 2,048-token prefill).
+#pragma GCC unroll 4
         for (int u = 0; u < 4; ++u) {
             m[u] = c + 16 * u < dim ? first_lanes(dim - c - 16 * u) : __mmask16(0);
             acc[u] = _mm512_maskz_loadu_ps(m[u], y + c + 16 * u);
@@ -192,8 +275,10 @@ void axpy_rows(const float* w, const float* rows, int64_t stride, int64_t n_rows
         for (int64_t j = 0; j < n_rows; ++j) {
             const __m512 va = _mm512_set1_ps(w[j]);
             const float* x = rows + j * stride + c;
+#pragma GCC unroll 4
             for (int u = 0; u < 4; ++u) acc[u] = _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(m[u], x + 16 * u), acc[u]);
         }
+#pragma GCC unroll 4
         for (int u = 0; u < 4; ++u) _mm512_mask_storeu_ps(y + c + 16 * u, m[u], acc[u]);
     }
 }
