@@ -10,8 +10,7 @@
 #include <immintrin.h>
 #pragma GCC diagnostic pop
 
-#include <algorithm>
-
+#include "kernels/dot-rows.h"
 #include "kernels/kernel-table.h"
 
 namespace specqd::avx2 {
@@ -227,43 +226,21 @@ void axpy(float alpha, const float* x, float* y, int64_t n) {
 
 // One call per strided matrix instead of one dispatch per row; each row is this file's dot / axpy, so the bits are
 // those of the calls one row at a time.
-//   dot_rows finishes 8 rows' horizontal sums together (reduce_add_8), as the avx512 path does 16, and takes head
-// widths that are a multiple of 16 unrolled with q in registers, as that path does.
-template <int64_t D>
-inline __m256 dot_lanes_fixed(const __m256 (&q)[D / 8], const float* b) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-#pragma GCC unroll 8
-    for (int64_t c = 0; c < D / 16; ++c) {
-        acc0 = _mm256_fmadd_ps(q[2 * c], _mm256_loadu_ps(b + 16 * c), acc0);
-        acc1 = _mm256_fmadd_ps(q[2 * c + 1], _mm256_loadu_ps(b + 16 * c + 8), acc1);
-    }
-    return _mm256_add_ps(acc0, acc1);
-}
-
-template <int64_t D>
-void dot_rows_fixed(const float* q, const float* rows, int64_t stride, int64_t n_rows, float* out) {
-    __m256 qv[D / 8];
-#pragma GCC unroll 16
-    for (int64_t c = 0; c < D / 8; ++c) qv[c] = _mm256_loadu_ps(q + 8 * c);
-    __m256 lanes[8];
-    for (int64_t j = 0; j < n_rows; j += 8) {
-        const int64_t n = std::min<int64_t>(8, n_rows - j);
-#pragma GCC unroll 8
-        for (int u = 0; u < 8; ++u) lanes[u] = u < n ? dot_lanes_fixed<D>(qv, rows + (j + u) * stride) : _mm256_setzero_ps();
-        store_upto8(out + j, reduce_add_8(lanes), n);
-    }
-}
+//   dot_rows: kernels/dot-rows.h, 8 rows' horizontal sums at a time (reduce_add_8).
+struct Vec8 {
+    using Vec = __m256;
+    static constexpr int kLanes = 8;
+    static Vec zero() { return _mm256_setzero_ps(); }
+    static Vec load(const float* p) { return _mm256_loadu_ps(p); }
+    static Vec fmadd(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
+    static Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
+    static Vec dot_lanes(const float* a, const float* b, int64_t n) { return avx2::dot_lanes(a, b, n); }
+    static Vec reduce_lanes(const Vec (&v)[8]) { return reduce_add_8(v); }
+    static void store_first(float* p, Vec v, int64_t n) { store_upto8(p, v, n); }
+};
 
 void dot_rows(const float* q, const float* rows, int64_t stride, int64_t n_rows, int64_t dim, float* out) {
-    if (dim == 64) return dot_rows_fixed<64>(q, rows, stride, n_rows, out);
-    if (dim == 128) return dot_rows_fixed<128>(q, rows, stride, n_rows, out);
-    for (int64_t j = 0; j < n_rows; j += 8) {
-        const int64_t n = std::min<int64_t>(8, n_rows - j);
-        __m256 lanes[8];
-#pragma GCC unroll 8
-        for (int u = 0; u < 8; ++u) lanes[u] = u < n ? dot_lanes(q, rows + (j + u) * stride, dim) : _mm256_setzero_ps();
-        store_upto8(out + j, reduce_add_8(lanes), n);
-    }
+    dot_rows_impl::dot_rows<Vec8>(q, rows, stride, n_rows, dim, out);
 }
 
 // y stays in registers across the rows, 32 floats at a time (one load and one store per chunk instead of per row);

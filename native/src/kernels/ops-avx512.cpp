@@ -10,8 +10,7 @@
 #include <immintrin.h>
 #pragma GCC diagnostic pop
 
-#include <algorithm>
-
+#include "kernels/dot-rows.h"
 #include "kernels/kernel-table.h"
 
 namespace specqd::avx512 {
@@ -211,51 +210,23 @@ void axpy(float alpha, const float* x, float* y, int64_t n) {
 
 // One call per strided matrix instead of one dispatch per row; each row is this file's dot / axpy, so the bits are
 // those of the calls one row at a time.
-//   dot_rows finishes 16 rows' horizontal sums together (reduce_add_16), and head widths of 64 and 128 (Qwen2.5-Coder's)
-// take dot_lanes's loop unrolled with q held in registers: attention's scores are dot products of one head's width,
-// two to four vector multiply-adds per row, and a horizontal sum per row plus the generic loop's bookkeeping were
-// most of the work. Together: dot_rows 16% -> 11% of a 2,048-token prefill (0.5B shape, BF16, 1 thread, perf),
-// that prefill ~5% faster; the batched sums alone did not measure faster.
-template <int64_t D>
-inline __m512 dot_lanes_fixed(const __m512 (&q)[D / 16], const float* b) {
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-#pragma GCC unroll 8
-    for (int64_t c = 0; c < D / 32; ++c) {
-        acc0 = _mm512_fmadd_ps(q[2 * c], _mm512_loadu_ps(b + 32 * c), acc0);
-        acc1 = _mm512_fmadd_ps(q[2 * c + 1], _mm512_loadu_ps(b + 32 * c + 16), acc1);
-    }
-    return _mm512_add_ps(acc0, acc1);
-}
-
-template <int64_t D>
-void dot_rows_fixed(const float* q, const float* rows, int64_t stride, int64_t n_rows, float* out) {
-    __m512 qv[D / 16];
-#pragma GCC unroll 8
-    for (int64_t c = 0; c < D / 16; ++c) qv[c] = _mm512_loadu_ps(q + 16 * c);
-    __m512 lanes[16];
-    int64_t j = 0;
-    for (; j + 16 <= n_rows; j += 16) {
-#pragma GCC unroll 16
-        for (int u = 0; u < 16; ++u) lanes[u] = dot_lanes_fixed<D>(qv, rows + (j + u) * stride);
-        _mm512_storeu_ps(out + j, reduce_add_16(lanes));
-    }
-    if (j < n_rows) {
-        const int64_t n = n_rows - j;
-        for (int u = 0; u < 16; ++u) lanes[u] = u < n ? dot_lanes_fixed<D>(qv, rows + (j + u) * stride) : _mm512_setzero_ps();
-        _mm512_mask_storeu_ps(out + j, first_lanes(n), reduce_add_16(lanes));
-    }
-}
+//   dot_rows: kernels/dot-rows.h, 16 rows' horizontal sums at a time (reduce_add_16). With it dot_rows went from 16%
+// to 11% of a 2,048-token prefill (0.5B shape, BF16, 1 thread, perf), that prefill ~5% faster; the batched sums
+// alone, without the unrolled head widths, did not measure faster.
+struct Vec16 {
+    using Vec = __m512;
+    static constexpr int kLanes = 16;
+    static Vec zero() { return _mm512_setzero_ps(); }
+    static Vec load(const float* p) { return _mm512_loadu_ps(p); }
+    static Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+    static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
+    static Vec dot_lanes(const float* a, const float* b, int64_t n) { return avx512::dot_lanes(a, b, n); }
+    static Vec reduce_lanes(const Vec (&v)[16]) { return reduce_add_16(v); }
+    static void store_first(float* p, Vec v, int64_t n) { _mm512_mask_storeu_ps(p, first_lanes(n), v); }
+};
 
 void dot_rows(const float* q, const float* rows, int64_t stride, int64_t n_rows, int64_t dim, float* out) {
-    if (dim == 64) return dot_rows_fixed<64>(q, rows, stride, n_rows, out);
-    if (dim == 128) return dot_rows_fixed<128>(q, rows, stride, n_rows, out);
-    for (int64_t j = 0; j < n_rows; j += 16) {
-        const int64_t n = std::min<int64_t>(16, n_rows - j);
-        __m512 lanes[16];
-#pragma GCC unroll 16
-        for (int u = 0; u < 16; ++u) lanes[u] = u < n ? dot_lanes(q, rows + (j + u) * stride, dim) : _mm512_setzero_ps();
-        _mm512_mask_storeu_ps(out + j, first_lanes(n), reduce_add_16(lanes));
-    }
+    dot_rows_impl::dot_rows<Vec16>(q, rows, stride, n_rows, dim, out);
 }
 
 // y stays in registers across the rows, 64 floats at a time (one load and one store per chunk instead of per row:
