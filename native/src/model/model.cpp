@@ -145,9 +145,8 @@ Status KvCache::init(const ModelHparams& hp, int32_t context, int32_t own_capaci
     n_shared = 0;
     capacity = own_capacity > 0 ? std::min(own_capacity, context) : context;
     const size_t n = static_cast<size_t>(n_layer) * capacity * n_embd_kv;
-    k.assign(n, 0.0f);
-    v.assign(n, 0.0f);
-    return Status::ok();
+    SPECQD_TRY(k_.allocate(n * sizeof(float)));
+    return v_.allocate(n * sizeof(float));
 }
 
 void ForwardScratch::init(const ModelHparams& hp, int32_t max_n, int32_t n_ctx) {

@@ -38,7 +38,12 @@ Status ModelLevel::init(int32_t n_ctx, int32_t max_batch, ModelLevel* share_with
     const std::string what = "for the KV cache and buffers of level \"" + name_ + "\" at a context of " +
                              std::to_string(n_ctx) + " tokens; lower the context length";
     return run_guarded(what, [&] {
-        SPECQD_TRY(kv_.init(*hp_, n_ctx, share_ ? 2 * max_batch : 0));
+        // The cache's huge-page buffers report a failed allocation as a status, not as bad_alloc.
+        const Status kv = kv_.init(*hp_, n_ctx, share_ ? 2 * max_batch : 0);
+        if (!kv.is_ok()) {
+            return Status::error("out of memory for the KV cache of level \"" + name_ + "\" at a context of " +
+                                 std::to_string(n_ctx) + " tokens (" + kv.message() + "); lower the context length");
+        }
         scratch_.init(*hp_, max_batch, n_ctx);
         logits_.assign(static_cast<size_t>(max_batch) * hp_->n_vocab, 0.0f);
         cached_.clear();
