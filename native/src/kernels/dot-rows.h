@@ -1,6 +1,8 @@
 // dot_rows for the vector paths (ops-avx2.cpp, ops-avx512.cpp), written once over the few vector operations it
-// needs; each path instantiates it with a traits type of its own, declared in its anonymous namespace, so every
-// instantiation is compiled for that path's instruction set and stays inside its file.
+// needs. Each path includes this file inside its own anonymous namespace, after defining its traits type, so the
+// templates and every instantiation belong to that path's namespace: compiled for its instruction set, callable
+// only from its file, and recognized as ISA code by scripts/check-portable.mjs. Hence no includes and no namespace
+// here (the including file has <cstdint> already).
 //
 // Attention's scores are dot products of one head's width (64 or 128 on Qwen2.5-Coder): two to four vector
 // multiply-adds per row, so a horizontal sum per row, and a generic loop's bookkeeping, used to be most of the work.
@@ -12,11 +14,6 @@
 // (the path's dot before its horizontal sum); reduce_lanes(const Vec (&)[kLanes]) (lane j = the horizontal sum of
 // vector j, as the path's reduce_add gives it); store_first(p, v, n) (lanes 0..n-1 only).
 #pragma once
-
-#include <algorithm>
-#include <cstdint>
-
-namespace specqd::dot_rows_impl {
 
 // dot_lanes for a width D that is a multiple of 2 * kLanes, unrolled, with q already in registers.
 template <class V, int64_t D>
@@ -56,12 +53,10 @@ void dot_rows_fixed(const float* q, const float* rows, int64_t stride, int64_t n
 }
 
 template <class V>
-void dot_rows(const float* q, const float* rows, int64_t stride, int64_t n_rows, int64_t dim, float* out) {
+void dot_rows_of(const float* q, const float* rows, int64_t stride, int64_t n_rows, int64_t dim, float* out) {
     if (dim == 64) return dot_rows_fixed<V, 64>(q, rows, stride, n_rows, out);
     if (dim == 128) return dot_rows_fixed<V, 128>(q, rows, stride, n_rows, out);
     for (int64_t j = 0; j < n_rows; j += V::kLanes) {
         finish_rows<V>(rows, stride, j, n_rows, out, [&](const float* row) { return V::dot_lanes(q, row, dim); });
     }
 }
-
-}  // namespace specqd::dot_rows_impl

@@ -10,7 +10,6 @@
 #include <immintrin.h>
 #pragma GCC diagnostic pop
 
-#include "kernels/dot-rows.h"
 #include "kernels/kernel-table.h"
 
 namespace specqd::avx2 {
@@ -239,8 +238,10 @@ struct Vec8 {
     static void store_first(float* p, Vec v, int64_t n) { store_upto8(p, v, n); }
 };
 
+#include "kernels/dot-rows.h"  // inside this namespace on purpose (see there)
+
 void dot_rows(const float* q, const float* rows, int64_t stride, int64_t n_rows, int64_t dim, float* out) {
-    dot_rows_impl::dot_rows<Vec8>(q, rows, stride, n_rows, dim, out);
+    dot_rows_of<Vec8>(q, rows, stride, n_rows, dim, out);
 }
 
 // y stays in registers across the rows, 32 floats at a time (one load and one store per chunk instead of per row);

@@ -10,7 +10,6 @@
 #include <immintrin.h>
 #pragma GCC diagnostic pop
 
-#include "kernels/dot-rows.h"
 #include "kernels/kernel-table.h"
 
 namespace specqd::avx512 {
@@ -225,8 +224,10 @@ struct Vec16 {
     static void store_first(float* p, Vec v, int64_t n) { _mm512_mask_storeu_ps(p, first_lanes(n), v); }
 };
 
+#include "kernels/dot-rows.h"  // inside this namespace on purpose (see there)
+
 void dot_rows(const float* q, const float* rows, int64_t stride, int64_t n_rows, int64_t dim, float* out) {
-    dot_rows_impl::dot_rows<Vec16>(q, rows, stride, n_rows, dim, out);
+    dot_rows_of<Vec16>(q, rows, stride, n_rows, dim, out);
 }
 
 // y stays in registers across the rows, 64 floats at a time (one load and one store per chunk instead of per row:
