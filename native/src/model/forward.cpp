@@ -53,9 +53,10 @@ void rope_apply(const ModelHparams& hp, float* x, int32_t n_heads, const float* 
 // BF16, 1 thread pinned, bench-forward, two interleaved rounds): prefill of 512 tokens 9% faster; of 2,048 tokens
 // no faster — there attention is bound by computing, not by the re-reads. What it computed slowly was the
 // kernels' bookkeeping: a horizontal sum per (query, key) and, in axpy_rows, accumulators GCC kept on the stack; with
-// both fixed (ops-avx512.cpp) prefill of 2,048 tokens went 119-121 -> 143-146 tokens/s on 1 thread, 233-238 ->
-// 262-291 on 2 (llama.cpp: 164 and 276). Each head's sums keep their order (dot_rows and axpy_rows give per row
-// what one call per row gives), so the result is the same, bit for bit, however the heads are grouped.
+// both fixed (kernels/dot-rows.h, axpy_rows in ops-avx512.cpp / ops-avx2.cpp) prefill of 2,048 tokens went 119-121
+// -> 143-146 tokens/s on 1 thread, 233-238 -> 262-291 on 2, about llama.cpp's speed (CHANGELOG). Each head's sums
+// keep their order (dot_rows and axpy_rows give per row what one call per row gives), so the result is the same,
+// bit for bit, however the heads are grouped.
 void attend(const ModelHparams& hp, const KvCache& kv, int32_t layer, int32_t pos, const float* q_heads,
             int32_t kv_head, int32_t n_heads, float* scores, int64_t scores_stride, float* out_heads) {
     const int32_t hd = static_cast<int32_t>(hp.head_dim);
