@@ -226,29 +226,54 @@ void prepare_bf16(const float* x, int64_t n_tokens, int64_t cols, void* dst, int
 struct Bf16DotTiles {
     // 8 rows per tile up to 2 tokens, as for 1: a tile of 2 tokens with 4 rows made verifying one drafted token
     // cost 1.32-1.38x a decode step (0.5B shape, bench-forward), the weights of 4 rows not enough to keep the
-    // memory busy. Holding one row's weights at a time (not all R rows' before the tokens) keeps 16 accumulators,
-    // 2T activation vectors and 2 weight vectors within the 32 registers.
+    // memory busy. Up to 4 tokens a step holds the tokens' activations (2T vectors) and one row's weights at a time.
+    // Past 4 it holds the R rows' weights for one half of the step (R vectors) and streams the tokens' activations,
+    // so that 3 rows x 8 tokens fit the 32 registers and a verification of up to 8 tokens reads the weights once.
+    // With 4-token tiles, 5 tokens took a second pass over every row block (0.5B shape, 1 thread, bench-forward,
+    // interleaved twice): verifying 5 / 6 / 8 / 16 tokens 55.5 / 58 / 66 / 108 ms -> 46-48 / 47-49 / 54 / 97 (one
+    // token: 46-49), prefill of 512 / 2048 tokens 222 / 162 -> 228-230 / 166-171 tokens/s.
     template <int T>
-    static constexpr int kRows = T <= 2 ? 8 : 4;
+    static constexpr int kRows = T <= 2 ? 8 : T <= 4 ? 4 : 3;
+    template <int T>
+    static constexpr bool kHoldWeights = T > 4;
+    static constexpr int kMaxTokens = 8;
 
     // One 64-column step of R x T dot products: vdpbf16ps adds the column pair (k+2i, k+2i+1) to lane i, then a
-    // second one the pair (k+32+2i, k+33+2i), into the one accumulator. Row r's weights come from load(r, w0, w1).
+    // second one the pair (k+32+2i, k+33+2i), into the one accumulator. load(r, half) gives row r's weights of
+    // columns k + 32 half .. + 32. Either order below gives every accumulator the same two steps.
     template <int R, int T, class Load>
     static void accumulate(__m512 (&acc)[R][T], const uint16_t* const (&xp)[T], int64_t k, Load&& load) {
-        __m512i x0[T], x1[T];
+        if constexpr (kHoldWeights<T>) {
+#pragma GCC unroll 2
+            for (int half = 0; half < 2; ++half) {
+                __m512i wh[R];
+                // Keeps GCC from hoisting the second half's weight loads into the first: with them 3 x 8 spilled
+                // accumulators to the stack (verifying 8 tokens 59 ms instead of 54).
+                __asm__ volatile("" ::: "memory");
 #pragma GCC unroll 16
-        for (int t = 0; t < T; ++t) {
-            x0[t] = _mm512_loadu_si512(xp[t] + k);
-            x1[t] = _mm512_loadu_si512(xp[t] + k + 32);
-        }
+                for (int r = 0; r < R; ++r) wh[r] = load(r, half);
 #pragma GCC unroll 16
-        for (int r = 0; r < R; ++r) {
-            __m512i w0, w1;
-            load(r, w0, w1);
+                for (int t = 0; t < T; ++t) {
+                    const __m512i xh = _mm512_loadu_si512(xp[t] + k + 32 * half);
+#pragma GCC unroll 16
+                    for (int r = 0; r < R; ++r) acc[r][t] = _mm512_dpbf16_ps(acc[r][t], (__m512bh)wh[r], (__m512bh)xh);
+                }
+            }
+        } else {
+            __m512i x0[T], x1[T];
 #pragma GCC unroll 16
             for (int t = 0; t < T; ++t) {
-                acc[r][t] = _mm512_dpbf16_ps(_mm512_dpbf16_ps(acc[r][t], (__m512bh)w0, (__m512bh)x0[t]),
-                                             (__m512bh)w1, (__m512bh)x1[t]);
+                x0[t] = _mm512_loadu_si512(xp[t] + k);
+                x1[t] = _mm512_loadu_si512(xp[t] + k + 32);
+            }
+#pragma GCC unroll 16
+            for (int r = 0; r < R; ++r) {
+                const __m512i w0 = load(r, 0), w1 = load(r, 1);
+#pragma GCC unroll 16
+                for (int t = 0; t < T; ++t) {
+                    acc[r][t] = _mm512_dpbf16_ps(_mm512_dpbf16_ps(acc[r][t], (__m512bh)w0, (__m512bh)x0[t]),
+                                                 (__m512bh)w1, (__m512bh)x1[t]);
+                }
             }
         }
     }
@@ -277,16 +302,14 @@ struct Bf16DotTiles {
         const int64_t ahead = prefetch_ahead<R>(cols);
         int64_t k = 0;
         for (; k + 64 <= cols; k += 64) {
-            accumulate<R, T>(acc, xp, k, [&](int r, __m512i& w0, __m512i& w1) {
+            accumulate<R, T>(acc, xp, k, [&](int r, int half) {
                 // A step reads two cache lines of each row; both are prefetched (into L2, see prefetch_ahead() in
                 // kernel-table.h). Prefetching only the first left the second to demand misses that did not overlap
                 // the arithmetic: a 2-4 token tile ran at compute time + memory time (Zen 5, prefetches into L1:
                 // both lines made verifying 2 / 3 / 4 tokens 5 / 9 / 11% faster, decode ~6% slower). Into L2 on the
                 // Zen 4 VM, one line per step decoded at 15 tok/s, both at 20 (BF16 0.5B shape, 1 thread pinned).
-                _mm_prefetch(reinterpret_cast<const char*>(rp[r] + k + ahead), _MM_HINT_T1);
-                _mm_prefetch(reinterpret_cast<const char*>(rp[r] + k + ahead + 32), _MM_HINT_T1);
-                w0 = _mm512_loadu_si512(rp[r] + k);
-                w1 = _mm512_loadu_si512(rp[r] + k + 32);
+                _mm_prefetch(reinterpret_cast<const char*>(rp[r] + k + ahead + 32 * half), _MM_HINT_T1);
+                return _mm512_loadu_si512(rp[r] + k + 32 * half);
             });
         }
         if (k < cols) {
@@ -294,9 +317,8 @@ struct Bf16DotTiles {
             const int64_t n = cols - k;
             const __mmask32 m0 = n >= 32 ? ~__mmask32(0) : __mmask32((1u << n) - 1u);
             const __mmask32 m1 = n > 32 ? __mmask32((1u << (n - 32)) - 1u) : __mmask32(0);
-            accumulate<R, T>(acc, xp, k, [&](int r, __m512i& w0, __m512i& w1) {
-                w0 = _mm512_maskz_loadu_epi16(m0, rp[r] + k);
-                w1 = _mm512_maskz_loadu_epi16(m1, rp[r] + k + 32);
+            accumulate<R, T>(acc, xp, k, [&](int r, int half) {
+                return _mm512_maskz_loadu_epi16(half == 0 ? m0 : m1, rp[r] + k + 32 * half);
             });
         }
 #pragma GCC unroll 16
@@ -309,10 +331,18 @@ struct Bf16DotTiles {
 
 // ---- Tiling over rows and tokens. ----
 
-// Tokens per tile, and rows per tile for a tile of T tokens (a Tiles type may set its own, kRows<T>): R*T
-// accumulators plus the weight and activation vectors in flight must fit in the 32 vector registers, and a 1-token
-// tile (decode) needs at least 8 independent chains to keep both FMA pipes busy.
+// Tokens per tile, and rows per tile for a tile of T tokens (a Tiles type may set its own, kMaxTokens and
+// kRows<T>): R*T accumulators plus the weight and activation vectors in flight must fit in the 32 vector registers,
+// and a 1-token tile (decode) needs at least 8 independent chains to keep both FMA pipes busy.
 constexpr int kTokenTile = 4;
+template <class Tiles>
+constexpr int tokens_per_tile() {
+    if constexpr (requires { Tiles::kMaxTokens; }) {
+        return Tiles::kMaxTokens;
+    } else {
+        return kTokenTile;
+    }
+}
 template <int T>
 constexpr int kRowsPerTile = T == 1 ? 8 : 4;
 template <class Tiles, int T>
@@ -333,7 +363,22 @@ void sweep_rows(const Tiles& tiles, int64_t row_begin, int64_t row_end, int64_t 
     constexpr int R = rows_per_tile<Tiles, T>();
     int64_t o = row_begin;
     for (; o + R <= row_end; o += R) tiles.template tile<R, T>(o, t0);
+    if constexpr (R == 3) {  // row blocks come in multiples of 8 rows: 3 + 3 + 2
+        if (o + 2 <= row_end) {
+            tiles.template tile<2, T>(o, t0);
+            o += 2;
+        }
+    }
     for (; o < row_end; ++o) tiles.template tile<1, T>(o, t0);
+}
+
+// sweep_rows<n>, for n in [T, tokens_per_tile()].
+template <class Tiles, int T = 1>
+void sweep_token_tile(const Tiles& tiles, int64_t n, int64_t row_begin, int64_t row_end, int64_t t0) {
+    if constexpr (T < tokens_per_tile<Tiles>()) {
+        if (n > T) return sweep_token_tile<Tiles, T + 1>(tiles, n, row_begin, row_end, t0);
+    }
+    sweep_rows<T>(tiles, row_begin, row_end, t0);
 }
 
 template <class Tiles>
@@ -343,13 +388,9 @@ void run_tiles(const Tiles& tiles, const WeightView& w, int64_t n_tokens, int64_
     block = block < 8 ? 8 : block / 8 * 8;  // whole 8-row tiles
     for (int64_t rb = row_begin; rb < row_end; rb += block) {
         const int64_t re = min_i64(rb + block, row_end);
-        for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenTile) {
-            switch (min_i64(kTokenTile, n_tokens - t0)) {
-                case 1: sweep_rows<1>(tiles, rb, re, t0); break;
-                case 2: sweep_rows<2>(tiles, rb, re, t0); break;
-                case 3: sweep_rows<3>(tiles, rb, re, t0); break;
-                default: sweep_rows<4>(tiles, rb, re, t0); break;
-            }
+        constexpr int kTile = tokens_per_tile<Tiles>();
+        for (int64_t t0 = 0; t0 < n_tokens; t0 += kTile) {
+            sweep_token_tile(tiles, min_i64(kTile, n_tokens - t0), rb, re, t0);
         }
     }
 }
