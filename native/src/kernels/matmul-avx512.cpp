@@ -283,12 +283,14 @@ struct Bf16DotTiles {
     int64_t x_row_bytes;
     float* y;
     int64_t y_stride;
-    // One pass over the weights (decode, verification): every line comes from DRAM, and each is prefetched twice.
-    // Why twice helps is not clear (perhaps some prefetches are dropped while the core's miss buffers are full);
-    // measured on the 2-core Zen 4 VM (bench-forward, 0.5B shape, 1 thread pinned, interleaved twice): decode
-    // 23.4-23.6 -> 25.3-25.7 tok/s, verifying 4 tokens 43.7-44.8 -> 40.5-41.1 ms. A second prefetch a tile further
-    // on, or of the next line, did about as well. In a long prefill the weights come from L2 after the first token
-    // tile and the extra prefetches cost ~3%, so there it is one.
+    // One pass over the weights (decode, verification): every line comes from DRAM, and each is prefetched four
+    // times. Why repeating the same prefetch helps is not clear (perhaps prefetches are dropped while the core's miss
+    // buffers are full; prefetches of an address already in L1 helped a little too, so spacing the loads out may be
+    // part of it). Measured on the 2-core Zen 4 VM (bench-forward, 0.5B shape, 1 thread pinned, interleaved), decode
+    // tok/s by prefetches per line: 1: 22.0-23.6, 2: 24.0-25.7, 3: 25.7-26.5, 4: 27.3-28.1, 5: 28-31, 6: 27.5-28, 8: 27;
+    // from 1 to 4, verifying 2 / 4 tokens 41-42 / 43-44 -> 32 / 36 ms, and on 2 threads decode 33.0-33.3 -> 35.5-35.8.
+    // A second prefetch a tile further on, or of the next line, did about as well as a repeat. In a long prefill the
+    // weights come from L2 after the first token tile and extra prefetches cost ~3%, so there it is one.
     bool single_pass;
 
     template <int R, int T>
@@ -317,7 +319,11 @@ struct Bf16DotTiles {
                 // Zen 4 VM, one line per step decoded at 15 tok/s, both at 20 (BF16 0.5B shape, 1 thread pinned).
                 const char* line = reinterpret_cast<const char*>(rp[r] + k + ahead + 32 * half);
                 _mm_prefetch(line, _MM_HINT_T1);
-                if (single_pass) _mm_prefetch(line, _MM_HINT_T1);
+                if (single_pass) {
+                    _mm_prefetch(line, _MM_HINT_T1);
+                    _mm_prefetch(line, _MM_HINT_T1);
+                    _mm_prefetch(line, _MM_HINT_T1);
+                }
                 return _mm512_loadu_si512(rp[r] + k + 32 * half);
             });
         }
