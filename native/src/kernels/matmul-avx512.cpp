@@ -111,6 +111,17 @@ struct LoadQ8_0 {
     }
 };
 
+// How many times a tile prefetches each weight line when it makes the only pass over the weights (decode,
+// verification: every line comes from DRAM). Why repeating the same prefetch helps is not clear (perhaps prefetches
+// are dropped while the core's miss buffers are full; prefetches of an address already in L1 helped a little too, so
+// spacing the loads out may be part of it). Measured on the 2-core Zen 4 VM (bench-forward, 0.5B shape, 1 thread
+// pinned, interleaved), BF16 decode tok/s by prefetches per line: 1: 22.0-23.6, 2: 24.0-25.7, 3: 25.7-26.5,
+// 4: 27.3-28.1, 5: 28-31, 6: 27.5-28, 8: 27; from 1 to 4, verifying 2 / 4 tokens 41-42 / 43-44 -> 32 / 36 ms, on 2
+// threads decode 33.0-33.3 -> 35.5-35.8, and F16 decode 21.6-22.0 -> 25.5 (1 thread). A second prefetch a tile further
+// on, or of the next line, did about as well as a repeat. In a long prefill the weights come from L2 after the first
+// token tile and extra prefetches cost ~3%, so there a line is prefetched once.
+constexpr int kSinglePassPrefetches = 4;
+
 // ---- f32-activation kernels: R rows x T tokens of dot products per tile. ----
 
 template <class L>
@@ -120,7 +131,7 @@ struct F32Tiles {
     int64_t x_stride;
     float* y;
     int64_t y_stride;
-    bool single_pass;  // one pass over the weights: each prefetch issued four times (see Bf16DotTiles)
+    bool single_pass;  // the only pass over the weights: kSinglePassPrefetches per line
 
     // One 32-column step of R x T dot products: columns [k, k+16) then [k+16, k+32) into the one accumulator.
     template <int R, int T>
@@ -160,9 +171,8 @@ struct F32Tiles {
             for (int r = 0; r < R; ++r) {
                 L::prefetch(rp[r], k + ahead);
                 if (single_pass) {
-                    L::prefetch(rp[r], k + ahead);
-                    L::prefetch(rp[r], k + ahead);
-                    L::prefetch(rp[r], k + ahead);
+#pragma GCC unroll 8
+                    for (int i = 1; i < kSinglePassPrefetches; ++i) L::prefetch(rp[r], k + ahead);
                 }
                 L::load(rp[r], k, wv[r][0], wv[r][1]);
             }
@@ -289,14 +299,7 @@ struct Bf16DotTiles {
     int64_t x_row_bytes;
     float* y;
     int64_t y_stride;
-    // One pass over the weights (decode, verification): every line comes from DRAM, and each is prefetched four
-    // times (F32Tiles does the same: F16 decode 22.2-22.5 -> 25.4-25.5 tok/s, 1 thread). Why repeating the same prefetch helps is not clear (perhaps prefetches are dropped while the core's miss
-    // buffers are full; prefetches of an address already in L1 helped a little too, so spacing the loads out may be
-    // part of it). Measured on the 2-core Zen 4 VM (bench-forward, 0.5B shape, 1 thread pinned, interleaved), decode
-    // tok/s by prefetches per line: 1: 22.0-23.6, 2: 24.0-25.7, 3: 25.7-26.5, 4: 27.3-28.1, 5: 28-31, 6: 27.5-28, 8: 27;
-    // from 1 to 4, verifying 2 / 4 tokens 41-42 / 43-44 -> 32 / 36 ms, and on 2 threads decode 33.0-33.3 -> 35.5-35.8.
-    // A second prefetch a tile further on, or of the next line, did about as well as a repeat. In a long prefill the
-    // weights come from L2 after the first token tile and extra prefetches cost ~3%, so there it is one.
+    // The only pass over the weights (decode, verification): kSinglePassPrefetches per line.
     bool single_pass;
 
     template <int R, int T>
@@ -326,9 +329,8 @@ struct Bf16DotTiles {
                 const char* line = reinterpret_cast<const char*>(rp[r] + k + ahead + 32 * half);
                 _mm_prefetch(line, _MM_HINT_T1);
                 if (single_pass) {
-                    _mm_prefetch(line, _MM_HINT_T1);
-                    _mm_prefetch(line, _MM_HINT_T1);
-                    _mm_prefetch(line, _MM_HINT_T1);
+#pragma GCC unroll 8
+                    for (int i = 1; i < kSinglePassPrefetches; ++i) _mm_prefetch(line, _MM_HINT_T1);
                 }
                 return _mm512_loadu_si512(rp[r] + k + 32 * half);
             });
