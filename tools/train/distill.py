@@ -49,6 +49,30 @@ def model_from_gguf(path):
     return m, kv
 
 
+def deepened(model, layers):
+    """`model` with blocks added up to `layers`, computing exactly what it computed: each new block's output
+    projections (attention o, FFN down) start at zero, so it adds nothing to the residual stream until training
+    moves them; the rest of it starts as a fresh block does. The old blocks keep their order, spread evenly among
+    the new ones. A draft's cost per token is mostly its vocabulary head (151,936 rows on Qwen2.5-Coder), so depth
+    is the cheap way to make it agree more with the target."""
+    cfg = dict(model.cfg)
+    old = cfg['layers']
+    if layers <= old:
+        return model
+    cfg['layers'] = layers
+    deep = Model(**cfg)
+    deep.emb.load_state_dict(model.emb.state_dict())
+    deep.norm.load_state_dict(model.norm.state_dict())
+    at = {i * layers // old: i for i in range(old)}
+    for j, block in enumerate(deep.blocks):
+        if j in at:
+            block.load_state_dict(model.blocks[at[j]].state_dict())
+        else:
+            torch.nn.init.zeros_(block.o.weight)
+            torch.nn.init.zeros_(block.down.weight)
+    return deep
+
+
 def greedy_agreement(teacher, student, tok, val, n, max_new=48):
     """Agreement along the teacher's greedy continuations of n held-out FIM prompts (what speculation meets)."""
     _, vf = val_sets(val, tok, 256, n_plain=0, n_fim=n, seed=99)
@@ -79,6 +103,7 @@ def main():
     ap.add_argument('--minutes', type=float, default=20)
     ap.add_argument('--seed', type=int, default=3)
     ap.add_argument('--n-agree', type=int, default=48)
+    ap.add_argument('--layers', type=int, default=0, help='deepen the draft to this many blocks first (0: keep)')
     ap.add_argument('--report', help='write the run\'s figures here as JSON (for the model card)')
     a = ap.parse_args()
 
@@ -88,6 +113,8 @@ def main():
     torch.set_flush_denormal(True)
     teacher, tkv = model_from_gguf(a.teacher)
     student, skv = model_from_gguf(a.init)
+    init_layers = student.cfg['layers']
+    student = deepened(student, a.layers)
     if tkv['tokenizer.ggml.tokens'] != skv['tokenizer.ggml.tokens']:
         raise SystemExit('%s and %s do not share a tokenizer' % (a.teacher, a.init))
     tok = Tokenizer([tuple(m.split(' ', 1)) for m in tkv['tokenizer.ggml.merges']])
@@ -140,7 +167,8 @@ def main():
     log.append(dict(minutes=round((time.time() - t0) / 60, 2), tokens=tokens, kl_ema=round(ema, 4), agreement=after))
     st = {'cfg': student.cfg, 'state': student.state_dict(), 'tokens': tokens, 'step': step,
           'seconds': time.time() - t0, 'seed': a.seed, 'args': vars(a), 'log': log, 'final': True,
-          'distilled_from': os.path.basename(a.teacher), 'init': os.path.basename(a.init)}
+          'distilled_from': os.path.basename(a.teacher), 'init': os.path.basename(a.init),
+          'init_layers': init_layers}
     torch.save(st, a.out + '.tmp')
     os.replace(a.out + '.tmp', a.out)
     if a.report:
@@ -150,7 +178,7 @@ def main():
 def report_of(ckpt):
     """The figures of a distillation run that the model card shows, from its checkpoint."""
     before, after = ckpt['log'][0]['agreement'], ckpt['log'][-1]['agreement']
-    return dict(teacher=ckpt['distilled_from'], init=ckpt['init'], cfg=ckpt['cfg'], minutes=ckpt['log'][-1]['minutes'],
+    return dict(teacher=ckpt['distilled_from'], init=ckpt['init'], init_layers=ckpt.get('init_layers'), cfg=ckpt['cfg'], minutes=ckpt['log'][-1]['minutes'],
                 tokens=ckpt['tokens'], steps=ckpt['step'], kl_ema=ckpt['log'][-1]['kl_ema'], seed=ckpt['seed'],
                 lr=ckpt['args']['lr'], n_agree=ckpt['args']['n_agree'], agreement_before=before, agreement_after=after)
 

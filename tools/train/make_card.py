@@ -37,7 +37,8 @@ w('Two small **qwen2-architecture FIM code models** trained from scratch on this
   'completion models.\n')
 w('| file | what | size | sha256 |\n|---|---|---|---|')
 for n, what in (('tiny-coder.gguf', 'target'), ('tiny-coder-draft.gguf', 'draft'),
-                (card_distill.NAME, 'draft distilled from the target (below)')):
+                (card_distill.NAME, 'draft distilled from the target (below); the demo\'s'),
+                (card_distill.DEEP_NAME, 'deeper draft distilled from the target (below); the benchmark\'s')):
     p = os.path.join(a.models, n)
     if os.path.exists(p):
         h = hashlib.sha256(open(p, 'rb').read()).hexdigest()
