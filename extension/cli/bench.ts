@@ -641,7 +641,7 @@ export async function runBench(args: string[]): Promise<number> {
   const outDir = path.resolve((options.get('out') as string | undefined) ?? path.join(repoRoot, 'bench', 'results', quick ? 'quick' : 'full'));
   const fixtures = path.join(repoRoot, 'test', 'fixtures', 'models');
   const smallTarget = path.resolve((options.get('target') as string | undefined) ?? path.join(fixtures, 'tiny-coder.gguf'));
-  const smallDraft = path.resolve((options.get('draft') as string | undefined) ?? path.join(fixtures, 'tiny-coder-draft-distilled.gguf'));
+  const smallDraft = path.resolve((options.get('draft') as string | undefined) ?? path.join(fixtures, 'tiny-coder-draft-deep.gguf'));
   const promptDir = path.resolve((options.get('prompts') as string | undefined) ?? path.join(repoRoot, 'test', 'fixtures', 'heldout', 'files'));
   const tmp = fs.mkdtempSync(path.join((options.get('tmp') as string | undefined) ?? os.tmpdir(), 'specqd-bench-'));
   const notes: string[] = [];
