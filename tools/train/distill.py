@@ -57,8 +57,11 @@ def deepened(model, layers):
     is the cheap way to make it agree more with the target."""
     cfg = dict(model.cfg)
     old = cfg['layers']
-    if layers <= old:
+    if layers == old:
         return model
+    if layers < old:
+        raise SystemExit('--layers %d: the draft already has %d blocks; blocks can be added, not removed'
+                         % (layers, old))
     cfg['layers'] = layers
     deep = Model(**cfg)
     deep.emb.load_state_dict(model.emb.state_dict())
@@ -114,7 +117,8 @@ def main():
     teacher, tkv = model_from_gguf(a.teacher)
     student, skv = model_from_gguf(a.init)
     init_layers = student.cfg['layers']
-    student = deepened(student, a.layers)
+    if a.layers:
+        student = deepened(student, a.layers)
     if tkv['tokenizer.ggml.tokens'] != skv['tokenizer.ggml.tokens']:
         raise SystemExit('%s and %s do not share a tokenizer' % (a.teacher, a.init))
     tok = Tokenizer([tuple(m.split(' ', 1)) for m in tkv['tokenizer.ggml.merges']])
