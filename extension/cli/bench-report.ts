@@ -12,21 +12,7 @@ function prefillOf(c: ForwardCosts | undefined, n: number): number | undefined {
   return c?.prefill.find((p) => p.tokens === n)?.tokensPerSecond;
 }
 
-export function renderMarkdown(r: BenchReport): string {
-  const out: string[] = [];
-  const m = r.machine;
-  out.push(`# SpecQD benchmark ${r.quick ? '(quick)' : '(full)'}`, '');
-  out.push(`Command: \`${r.command}\` — ${r.startedAt} to ${r.finishedAt}.`, '');
-  out.push(`Machine: ${m.cpuModel}; ${m.cores} cores; ${m.memoryGiB} GiB; ${m.kernel}; Node ${m.node}. CPU flags: ${m.flags.join(' ')}. ` +
-    `Our kernel path: ${m.kernelPath || '—'}. Threads used: ${m.threadsUsed.join(', ')}. ` +
-    `Load average (1/5/15 min) at the start ${m.loadAverageStart.join(' / ')}, at the end ${m.loadAverageEnd.join(' / ')} — the machine is shared, so every comparison below is a ratio measured side by side (interleaved, medians).`, '');
-  out.push(`llama.cpp: ${r.llama.available ? `${r.llama.version ?? ''} (${r.llama.note})` : `not run — ${r.llama.note}`}`, '');
-
-  out.push('## Memory read bandwidth', '');
-  out.push('| when | threads | median GB/s | best GB/s |', '|---|---:|---:|---:|');
-  for (const b of r.bandwidth) for (const x of b.results) out.push(`| ${b.when} | ${x.threads} | ${f(x.medianGBps)} | ${f(x.bestGBps)} |`);
-  out.push('');
-
+function renderCosts(r: BenchReport, out: string[]): void {
   out.push('## Per-token costs on Qwen2.5-Coder-shaped models (random weights)', '');
   out.push('Decode: tokens/s of single-token passes after 64 tokens of context. Prefill P: one pass over P tokens from an empty cache. ' +
     'Ratio = ours ÷ llama.cpp (issue 3 wants ≥ 1.0). Bandwidth fraction = bytes read per token × tokens/s ÷ the median read bandwidth measured at the same thread count.', '');
@@ -53,28 +39,9 @@ export function renderMarkdown(r: BenchReport): string {
     }
   }
   out.push('', '![verification cost](verify-cost.svg) ![decode vs bandwidth](decode-bandwidth.svg)', '');
+}
 
-  if (r.mxfp4Ratios.length > 0) {
-    out.push('### MXFP4 decode', '');
-    out.push('Issue 5 wants our MXFP4 decode ≥ 3.0× our BF16 decode (4.25 instead of 16 bits per weight) and ≥ 1.0× llama.cpp\'s on the same MXFP4 file.', '');
-    out.push('| shape | threads | ours MXFP4 ÷ ours BF16 | ours MXFP4 ÷ llama.cpp MXFP4 |', '|---|---:|---:|---:|');
-    for (const x of r.mxfp4Ratios) out.push(`| ${x.shape ?? '0.5b'} | ${x.threads} | **${f(x.overOurBf16, 2)}** | **${f(x.overLlama, 2)}** |`);
-    out.push('');
-  }
-  if (r.agreement.length > 0) {
-    out.push('### Greedy agreement of the MXFP4 copy (teacher-forced, held-out code)', '');
-    out.push('Fraction of positions where the MXFP4 direct cast\'s argmax equals the model\'s, both fed the same held-out source ' +
-      '(`mxfp4-agreement`, windows of 256 tokens, the kernel path above): the acceptance rate the mxfp4 level will see.', '');
-    out.push('| model | files | positions | head cast to MXFP4 | head kept | bytes per token (cast / kept / original) |', '|---|---:|---:|---:|---:|---|');
-    for (const a of r.agreement) {
-      const cast = a.configs.find((c) => c.name.includes('head cast'));
-      const kept = a.configs.find((c) => c.name.includes('head kept'));
-      out.push(`| ${a.model} | ${a.files} | ${a.positions} | **${pct1(cast?.agreement)}** | **${pct1(kept?.agreement)}** | ` +
-        `${mb(cast?.bytesPerToken)} / ${mb(kept?.bytesPerToken)} / ${mb(a.targetBytesPerToken)} |`);
-    }
-    out.push('');
-  }
-
+function renderEndToEnd(r: BenchReport, out: string[]): void {
   out.push('## Trained models widened to the 0.5B shape', '');
   out.push('The fixture models (`test/fixtures/models/tiny-coder*.gguf`) are widened by `make-bench-model widen`: extra hidden dimensions, heads, ' +
     'FFN units and layers with zero weights, RMSNorm gains × sqrt(n_small/n_big) and eps × n_small/n_big (so every activation of the original ' +
@@ -126,6 +93,49 @@ export function renderMarkdown(r: BenchReport): string {
     out.push('');
   }
   out.push('![speedup per configuration](speedup.svg)', '');
+}
+
+export function renderMarkdown(r: BenchReport): string {
+  const out: string[] = [];
+  const m = r.machine;
+  const scope = r.shapeModels.length === 0 ? 'end to end only' : r.endToEnd.length === 0 ? 'per-token costs only' : '';
+  out.push(`# SpecQD benchmark (${[r.quick ? 'quick' : 'full', scope].filter(Boolean).join(', ')})`, '');
+  out.push(`Command: \`${r.command}\` — ${r.startedAt} to ${r.finishedAt}.`, '');
+  out.push(`Machine: ${m.cpuModel}; ${m.cores} cores; ${m.memoryGiB} GiB; ${m.kernel}; Node ${m.node}. CPU flags: ${m.flags.join(' ')}. ` +
+    `Our kernel path: ${m.kernelPath || '—'}. Threads used: ${m.threadsUsed.join(', ')}. ` +
+    `Load average (1/5/15 min) at the start ${m.loadAverageStart.join(' / ')}, at the end ${m.loadAverageEnd.join(' / ')} — the machine is shared, so every comparison below is a ratio measured side by side (interleaved, medians).`, '');
+  out.push(`llama.cpp: ${r.llama.available ? `${r.llama.version ?? ''} (${r.llama.note})` : `not run — ${r.llama.note}`}`, '');
+
+  out.push('## Memory read bandwidth', '');
+  out.push('| when | threads | median GB/s | best GB/s |', '|---|---:|---:|---:|');
+  for (const b of r.bandwidth) for (const x of b.results) out.push(`| ${b.when} | ${x.threads} | ${f(x.medianGBps)} | ${f(x.bestGBps)} |`);
+  out.push('');
+
+  // `bench --only e2e` measures no per-token costs: their sections (and charts) are left out, not printed empty.
+  if (r.shapeModels.length > 0) renderCosts(r, out);
+
+  if (r.mxfp4Ratios.length > 0) {
+    out.push('### MXFP4 decode', '');
+    out.push('Issue 5 wants our MXFP4 decode ≥ 3.0× our BF16 decode (4.25 instead of 16 bits per weight) and ≥ 1.0× llama.cpp\'s on the same MXFP4 file.', '');
+    out.push('| shape | threads | ours MXFP4 ÷ ours BF16 | ours MXFP4 ÷ llama.cpp MXFP4 |', '|---|---:|---:|---:|');
+    for (const x of r.mxfp4Ratios) out.push(`| ${x.shape ?? '0.5b'} | ${x.threads} | **${f(x.overOurBf16, 2)}** | **${f(x.overLlama, 2)}** |`);
+    out.push('');
+  }
+  if (r.agreement.length > 0) {
+    out.push('### Greedy agreement of the MXFP4 copy (teacher-forced, held-out code)', '');
+    out.push('Fraction of positions where the MXFP4 direct cast\'s argmax equals the model\'s, both fed the same held-out source ' +
+      '(`mxfp4-agreement`, windows of 256 tokens, the kernel path above): the acceptance rate the mxfp4 level will see.', '');
+    out.push('| model | files | positions | head cast to MXFP4 | head kept | bytes per token (cast / kept / original) |', '|---|---:|---:|---:|---:|---|');
+    for (const a of r.agreement) {
+      const cast = a.configs.find((c) => c.name.includes('head cast'));
+      const kept = a.configs.find((c) => c.name.includes('head kept'));
+      out.push(`| ${a.model} | ${a.files} | ${a.positions} | **${pct1(cast?.agreement)}** | **${pct1(kept?.agreement)}** | ` +
+        `${mb(cast?.bytesPerToken)} / ${mb(kept?.bytesPerToken)} / ${mb(a.targetBytesPerToken)} |`);
+    }
+    out.push('');
+  }
+
+  if (r.endToEnd.length > 0 || r.widening.length > 0) renderEndToEnd(r, out);
   if (r.notes.length) {
     out.push('## Notes', '');
     for (const n of r.notes) out.push(`- ${n}`);

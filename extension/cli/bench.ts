@@ -915,7 +915,7 @@ function writeOutputs(report: BenchReport, outDir: string): void {
     }
     if (e.llamaSpeculative) groups.push({ label: 'llama.cpp ← draft', values: [{ series: `vocab ${e.vocabRows}`, value: e.llamaSpeculative.speedup }] });
   }
-  fs.writeFileSync(path.join(outDir, 'speedup.svg'), barChart('Decode speedup over the target alone (same tokens)', 'speedup ×', mergeGroups(groups), 1));
+  if (groups.length > 0) fs.writeFileSync(path.join(outDir, 'speedup.svg'), barChart('Decode speedup over the target alone (same tokens)', 'speedup ×', mergeGroups(groups), 1));
   // Verification cost vs k.
   const lines: LineSeries[] = [];
   for (const m of report.shapeModels) {
@@ -924,7 +924,7 @@ function writeOutputs(report: BenchReport, outDir: string): void {
       if (c.llama) lines.push({ name: `llama ${m.shape} ${m.type} t=${c.threads}`, points: c.llama.verify.map((v) => ({ x: v.k, y: v.ratio })) });
     }
   }
-  fs.writeFileSync(path.join(outDir, 'verify-cost.svg'), lineChart('Cost of verifying k tokens in one pass (÷ k = 1)', 'k (tokens in the pass)', 'time ÷ time(k=1)', lines.slice(0, 7)));
+  if (lines.length > 0) fs.writeFileSync(path.join(outDir, 'verify-cost.svg'), lineChart('Cost of verifying k tokens in one pass (÷ k = 1)', 'k (tokens in the pass)', 'time ÷ time(k=1)', lines.slice(0, 7)));
   // Decode vs the bandwidth limit.
   const bw = report.bandwidth[0]?.results ?? [];
   const decodeGroups: BarGroup[] = [];
@@ -941,7 +941,7 @@ function writeOutputs(report: BenchReport, outDir: string): void {
       });
     }
   }
-  fs.writeFileSync(path.join(outDir, 'decode-bandwidth.svg'), barChart('Decode tokens/s vs the memory-bandwidth limit', 'tokens/s', decodeGroups));
+  if (decodeGroups.length > 0) fs.writeFileSync(path.join(outDir, 'decode-bandwidth.svg'), barChart('Decode tokens/s vs the memory-bandwidth limit', 'tokens/s', decodeGroups));
 }
 
 function mergeGroups(groups: BarGroup[]): BarGroup[] {
