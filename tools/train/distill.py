@@ -10,6 +10,10 @@ so this needs no training checkpoints; the output is a checkpoint in train.py's 
 
 Before and after, it reports the greedy agreement measured the way speculative decoding meets it: teacher-forced
 along the target's own greedy continuations of held-out FIM prompts (evaluate.agreement).
+
+--onpolicy FILE adds rows of the target's own greedy continuations of training FIM prompts (continuations.py): a
+share (--onpolicy-frac) of every step's rows, their KL counted where a continuation token is predicted. That is
+where a draft is judged; corpus rows alone train it where the text leads, not where the target's output does.
 """
 import argparse, json, os, pickle, random, sys, time
 
@@ -76,6 +80,39 @@ def deepened(model, layers):
     return deep
 
 
+def kl_per_position(teacher, student, rows):
+    """Forward KL(teacher || student) of the next-token distributions at every position of rows [B, T] -> [B, T]."""
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
+        tlogp = F.log_softmax(teacher(rows).float(), -1)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        slg = student(rows)
+    slogp = F.log_softmax(slg.float(), -1)
+    return (tlogp.exp() * (tlogp - slogp)).sum(-1)
+
+
+class OnPolicyRows:
+    """Rows of continuations.py's file: a FIM prompt, then the target's greedy continuation of it. Only the positions
+    that predict a continuation token (the <|fim_middle|> position onwards, through <|endoftext|>) count: that is
+    where speculation judges the draft; the prompt is corpus text, which the corpus rows already cover."""
+
+    def __init__(self, path, rng):
+        import numpy as np
+        d = np.load(path)
+        self.rows = torch.from_numpy(d['rows'].astype('int64'))
+        self.lengths = torch.from_numpy(d['lengths'].astype('int64'))
+        self.prompt = int(d['prompt'])
+        self.rng = rng
+        self.path = path
+
+    def batch(self, n):
+        pick = torch.tensor([self.rng.randrange(len(self.rows)) for _ in range(n)])
+        rows = self.rows[pick][:, :-1]
+        pos = torch.arange(rows.shape[1])[None, :]
+        first = self.prompt - 1   # the <|fim_middle|> position predicts the first continuation token
+        judged = (pos >= first) & (pos < first + self.lengths[pick][:, None])
+        return rows, judged
+
+
 def greedy_agreement(teacher, student, tok, val, n, max_new=48):
     """Agreement along the teacher's greedy continuations of n held-out FIM prompts (what speculation meets)."""
     _, vf = val_sets(val, tok, 256, n_plain=0, n_fim=n, seed=99)
@@ -108,6 +145,8 @@ def main():
     ap.add_argument('--n-agree', type=int, default=48)
     ap.add_argument('--layers', type=int, default=0, help='deepen the draft to this many blocks first (0: keep)')
     ap.add_argument('--report', help='write the run\'s figures here as JSON (for the model card)')
+    ap.add_argument('--onpolicy', help='the target\'s greedy continuations (continuations.py) to distil on as well')
+    ap.add_argument('--onpolicy-frac', type=float, default=0.5, help='share of each step\'s rows taken from them')
     a = ap.parse_args()
 
     torch.manual_seed(a.seed)
@@ -130,6 +169,7 @@ def main():
         p.requires_grad_(False)
     docs = pickle.load(open(os.path.join(a.work, 'corpus.pkl'), 'rb'))
     sampler = Sampler(docs['train'], tok, a.ctx, rng)
+    onpolicy = OnPolicyRows(a.onpolicy, rng) if a.onpolicy else None
 
     before = greedy_agreement(teacher, student, tok, docs['val'], a.n_agree)
     print('agreement before', json.dumps(before), flush=True)
@@ -147,14 +187,14 @@ def main():
         for g in opt.param_groups:
             g['lr'] = lr
         ts = time.time()
-        rows = torch.tensor([sampler.row(ctx) for _ in range(bs)])[:, :-1]
-        with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
-            tlogp = F.log_softmax(teacher(rows).float(), -1)
-        with torch.autocast('cpu', dtype=torch.bfloat16):
-            slg = student(rows)
-        slogp = F.log_softmax(slg.float(), -1)
-        # forward KL(teacher || student), averaged over positions
-        loss = (tlogp.exp() * (tlogp - slogp)).sum(-1).mean()
+        n_on = round(bs * a.onpolicy_frac) if onpolicy else 0
+        rows = torch.tensor([sampler.row(ctx) for _ in range(max(1, bs - n_on))])[:, :-1]
+        loss = kl_per_position(teacher, student, rows).mean()
+        if n_on:
+            on_rows, judged = onpolicy.batch(n_on)
+            on_kl = kl_per_position(teacher, student, on_rows)
+            loss = (1 - a.onpolicy_frac) * loss + a.onpolicy_frac * on_kl[judged].mean()
+            rows = torch.cat([rows.flatten(), on_rows.flatten()])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
@@ -172,7 +212,9 @@ def main():
     st = {'cfg': student.cfg, 'state': student.state_dict(), 'tokens': tokens, 'step': step,
           'seconds': time.time() - t0, 'seed': a.seed, 'args': vars(a), 'log': log, 'final': True,
           'distilled_from': os.path.basename(a.teacher), 'init': os.path.basename(a.init),
-          'init_layers': init_layers}
+          'init_layers': init_layers,
+          'onpolicy': dict(file=os.path.basename(a.onpolicy), rows=len(onpolicy.rows), frac=a.onpolicy_frac)
+          if onpolicy else None}
     torch.save(st, a.out + '.tmp')
     os.replace(a.out + '.tmp', a.out)
     if a.report:
@@ -184,7 +226,8 @@ def report_of(ckpt):
     before, after = ckpt['log'][0]['agreement'], ckpt['log'][-1]['agreement']
     return dict(teacher=ckpt['distilled_from'], init=ckpt['init'], init_layers=ckpt.get('init_layers'), cfg=ckpt['cfg'], minutes=ckpt['log'][-1]['minutes'],
                 tokens=ckpt['tokens'], steps=ckpt['step'], kl_ema=ckpt['log'][-1]['kl_ema'], seed=ckpt['seed'],
-                lr=ckpt['args']['lr'], n_agree=ckpt['args']['n_agree'], agreement_before=before, agreement_after=after)
+                lr=ckpt['args']['lr'], n_agree=ckpt['args']['n_agree'], agreement_before=before, agreement_after=after,
+                onpolicy=ckpt.get('onpolicy'))
 
 
 if __name__ == '__main__':
