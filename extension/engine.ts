@@ -73,6 +73,13 @@ export interface EngineOptions {
   /** The most tokens a level drafts per round, 1 to 16 (default 16); the online tuning chooses up to it. */
   maxDraft?: number;
   /**
+   * The most runner-up tokens of the level under the target verified beside its draft, 0 to 8 (default 0: off; on
+   * the development VM they did not pay, see the CHANGELOG): where the target rejects a drafted token and its choice
+   * is the drafter's second guess, the pass yields one token more; the online control decides how many are worth
+   * their rows.
+   */
+  maxBranches?: number;
+  /**
    * Let the MXFP4 level read the target's KV cache for verified positions and keep only its own drafts' (default);
    * false gives it a cache of its own (for measuring the difference).
    */
@@ -110,6 +117,9 @@ export interface LevelStats {
   accepted: number;
   acceptance: number;
   meanDraftLength: number;
+  /** Runner-up tokens verified beside this level's drafts, and those kept (the level above's choice). */
+  branches: number;
+  branchesKept: number;
   /** Time spent in this level's own forward passes or lookups. */
   ms: number;
 }

@@ -69,14 +69,15 @@ function renderEndToEnd(r: BenchReport, out: string[]): void {
       const gbps = (e.bytesPerToken * alone.decodeTokensPerSecond) / 1e9;
       out.push(`Target alone: ${f(alone.decodeTokensPerSecond)} tok/s × ${mb(e.bytesPerToken)} = ${f(gbps)} GB/s, ${pct(gbps / bwE2e)} of the ${f(bwE2e)} GB/s read bandwidth measured at ${e.threads} thread(s).`, '');
     }
-    out.push('| configuration | decode tok/s (paired baseline) | **speedup** | over all baseline runs | same tokens as baseline | acceptance per level (accepted/proposed, mean draft) | mean prefill ms | mean time to ghost text ms | peak RSS |', '|---|---:|---:|---:|---:|---|---:|---:|---:|');
+    out.push('| configuration | decode tok/s (paired baseline) | **speedup** | over all baseline runs | same tokens as baseline | acceptance per level (accepted/proposed, mean draft; runner-up branches kept/verified) | mean prefill ms | mean time to ghost text ms | peak RSS |', '|---|---:|---:|---:|---:|---|---:|---:|---:|');
     for (const c of e.configs) {
       if (!c.available) {
         out.push(`| ${c.name} | — | — | — | — | ${c.note ?? 'not available'} | — | — | — |`);
         continue;
       }
       const overAll = c.speedupOverAllBaselineRuns !== undefined ? `${f(c.speedupOverAllBaselineRuns, 2)}×` : '—';
-      const acc = c.acceptance.map((a) => `${a.level}: ${pct(a.acceptance)} (${a.accepted}/${a.proposed}, ${f(a.meanDraftLength, 1)})`).join('; ');
+      const acc = c.acceptance.map((a) => `${a.level}: ${pct(a.acceptance)} (${a.accepted}/${a.proposed}, ${f(a.meanDraftLength, 1)}` +
+        (a.branches ? `; branches kept ${a.branchesKept ?? 0}/${a.branches}` : '') + ')').join('; ');
       const paired = c.pairedBaselineTokensPerSecond ? ` (${f(c.pairedBaselineTokensPerSecond)})` : '';
       out.push(`| ${c.name} | ${f(c.decodeTokensPerSecond)}${paired} | **${f(c.speedup, 2)}×** | ${overAll} | ${c.sameTokensAsBaseline}/${c.prompts} | ${acc || '—'} | ${f(c.prefillMs / Math.max(1, c.prompts), 0)} | ${f(c.totalMs / Math.max(1, c.prompts), 0)} | ${c.peakRssBytes ? mb(c.peakRssBytes) : '—'} |`);
     }

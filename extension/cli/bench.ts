@@ -72,7 +72,11 @@ export interface ConfigResult {
   speedup: number;
   sameTokensAsBaseline: number;
   prompts: number;
-  acceptance: { level: string; proposed: number; accepted: number; acceptance: number; meanDraftLength: number }[];
+  acceptance: {
+    level: string; proposed: number; accepted: number; acceptance: number; meanDraftLength: number;
+    /** Runner-up tokens verified beside this level's drafts, and those kept (absent in reports before them). */
+    branches?: number; branchesKept?: number;
+  }[];
   /** Decode tokens/s of the baseline runs paired with this stack's (its speedup is over these). */
   pairedBaselineTokensPerSecond?: number;
   /**
@@ -481,7 +485,7 @@ async function endToEnd(target: string, draft: string, stacks: StackConfig[], ta
       let pairedBaselineMs = 0;
       let pairedBaselineTokens = 0;
       await warm(engine);
-      const acceptance = new Map<string, { proposed: number; accepted: number; drafts: number; rounds: number }>();
+      const acceptance = new Map<string, { proposed: number; accepted: number; drafts: number; rounds: number; branches: number; branchesKept: number }>();
       try {
         for (const [ti, task] of tasks.entries()) {
           const request = { prefix: task.prefix, suffix: task.suffix, maxTokens };
@@ -497,9 +501,11 @@ async function endToEnd(target: string, draft: string, stacks: StackConfig[], ta
           pairedBaselineMs += rb.stats.decodeMs;
           pairedBaselineTokens += rb.stats.generatedTokens;
           for (const l of rc.stats.levels.slice(1)) {
-            const a = acceptance.get(l.name) ?? { proposed: 0, accepted: 0, drafts: 0, rounds: 0 };
+            const a = acceptance.get(l.name) ?? { proposed: 0, accepted: 0, drafts: 0, rounds: 0, branches: 0, branchesKept: 0 };
             a.proposed += l.proposed;
             a.accepted += l.accepted;
+            a.branches += l.branches;
+            a.branchesKept += l.branchesKept;
             a.drafts += l.meanDraftLength * l.rounds;
             a.rounds += l.rounds;
             acceptance.set(l.name, a);
@@ -513,7 +519,7 @@ async function endToEnd(target: string, draft: string, stacks: StackConfig[], ta
       result.decodeTokensPerSecond = result.decodeMs > 0 ? (result.generatedTokens * 1000) / result.decodeMs : 0;
       result.acceptance = [...acceptance.entries()].map(([level, a]) => ({
         level, proposed: a.proposed, accepted: a.accepted, acceptance: a.proposed ? a.accepted / a.proposed : 0,
-        meanDraftLength: a.rounds ? a.drafts / a.rounds : 0,
+        meanDraftLength: a.rounds ? a.drafts / a.rounds : 0, branches: a.branches, branchesKept: a.branchesKept,
       }));
       log(`  ${c.name}: ${result.speedup.toFixed(2)}x over the paired baseline runs, ${result.sameTokensAsBaseline}/${result.prompts} identical`);
     }

@@ -14,7 +14,7 @@ const USAGE = `usage:
   specqd complete --model M.gguf (--prompt TEXT | --prefix-file F --suffix-file F)
                   [--max-tokens N] [--threads T] [--context N] [--stop S] [--json]
                   [--levels target,draft,ngram] [--draft D.gguf] [--fixed-drafts] [--own-kv] [--mmap]
-                  [--draft-vocab N] [--max-draft N]
+                  [--draft-vocab N] [--max-draft N] [--max-branches N]
       greedy completion; prints the text, then token ids and speed (or everything as JSON)
   specqd convert <in.gguf> <out.gguf> --type f32|f16|bf16|q8_0 [--keep-head]
       copy a model with its weight matrices cast to another type (atomic write)
@@ -22,7 +22,7 @@ const USAGE = `usage:
       the direct cast to MXFP4 (projections, and the output head unless --keep-head), printing progress;
       atomic, Ctrl-C cancels and leaves no output
 ${BENCH_USAGE}
-  specqd demo [--snippets N] [--max-tokens N] [--repeats N] [--threads T] [--chart FILE.svg]
+  specqd demo [--snippets N] [--max-tokens N] [--repeats N] [--threads T] [--draft D.gguf] [--chart FILE.svg]
       held-out code completed under each speculation stack: text, speed, acceptance, exactness
   specqd --help`;
 
@@ -66,6 +66,7 @@ async function main(argv: string[]): Promise<number> {
           'max-tokens': { kind: 'int' },
           repeats: { kind: 'int' },
           threads: { kind: 'int' },
+          draft: { kind: 'string' },
           chart: { kind: 'string' },
         });
         if (positional.length > 0) throw new UsageError(`unexpected argument '${positional[0]}'`);
@@ -76,6 +77,7 @@ async function main(argv: string[]): Promise<number> {
             maxTokens: (options.get('max-tokens') as number | undefined) ?? 96,
             repeats: (options.get('repeats') as number | undefined) ?? 5,
             ...(options.has('threads') ? { threads: options.get('threads') as number } : {}),
+            ...(options.has('draft') ? { draft: path.resolve(options.get('draft') as string) } : {}),
             chart: (options.get('chart') as string | undefined) ?? path.resolve(__dirname, '..', 'out', 'demo', 'speedup.svg'),
           },
           (line) => process.stdout.write(`${line}\n`),
@@ -180,6 +182,7 @@ async function runComplete(args: string[]): Promise<number> {
     mmap: { kind: 'flag' },
     'draft-vocab': { kind: 'int' },
     'max-draft': { kind: 'int' },
+    'max-branches': { kind: 'int' },
   });
   if (positional.length > 0) throw new UsageError(`unexpected argument '${positional[0]}'`);
   const model = options.get('model');
@@ -205,6 +208,7 @@ async function runComplete(args: string[]): Promise<number> {
     ...(options.get('own-kv') ? { shareKv: false } : {}),
     ...(options.has('draft-vocab') ? { draftVocab: options.get('draft-vocab') as number } : {}),
     ...(options.has('max-draft') ? { maxDraft: options.get('max-draft') as number } : {}),
+    ...(options.has('max-branches') ? { maxBranches: options.get('max-branches') as number } : {}),
   });
   try {
     const stop = options.get('stop');
@@ -231,7 +235,9 @@ async function runComplete(args: string[]): Promise<number> {
             .map(
               (l) =>
                 `[level ${l.name}: proposed ${l.proposed}, accepted ${l.accepted} (${(100 * l.acceptance).toFixed(1)}%), ` +
-                `mean draft ${l.meanDraftLength.toFixed(2)}, ${l.ms.toFixed(1)} ms]\n`,
+                `mean draft ${l.meanDraftLength.toFixed(2)}, ` +
+                (l.branches > 0 ? `branches ${l.branchesKept}/${l.branches} kept, ` : '') +
+                `${l.ms.toFixed(1)} ms]\n`,
             )
             .join(''),
       );

@@ -152,6 +152,94 @@ void check_batch_and_thread_invariance(const ModelHparams& hp, const ModelWeight
     set_isa_level(initial);
 }
 
+// Branch rows (model.h): a verification batch of a chain plus runner-up tokens beside some of its rows gives every
+// row the logits of its own sequence run one token at a time, bit for bit, and a kept branch, its keys and values
+// moved to its position, continues exactly like that sequence. Bad layouts are refused.
+void check_branch_rows(const ModelHparams& hp, const ModelWeights& weights, const std::vector<int32_t>& tokens,
+                       int32_t n_ctx, const std::string& what) {
+    const size_t nv = hp.n_vocab;
+    const int32_t vocab = static_cast<int32_t>(hp.n_vocab);
+    const int32_t n = static_cast<int32_t>(tokens.size());
+    const int32_t pos0 = n - 6;  // the chain: tokens[pos0] (the last verified token) and five drafted tokens
+    CHECK_MSG(pos0 > 1 && n + 8 < n_ctx, what);
+    // One token at a time from an empty cache: the logits of the last position of `seq`.
+    auto last_logits = [&](const std::vector<int32_t>& seq, ThreadPool* pool) {
+        KvCache kv;
+        kv.init(hp, n_ctx);
+        ForwardScratch s;
+        s.init(hp, 1, n_ctx);
+        std::vector<float> logits(nv);
+        for (int32_t t : seq) CHECK(model_forward(hp, weights, kv, s, pool, &t, 1, LogitsFor::Last, logits.data()).is_ok());
+        return logits;
+    };
+    struct Branch {
+        int32_t at, token;  // beside drafted token `at` (chain row at + 1)
+    };
+    const std::vector<Branch> branches = {{0, (tokens[pos0 + 1] + 1) % vocab},
+                                                  {3, (tokens[pos0 + 4] + 5) % vocab},
+                                                  {1, (tokens[pos0 + 2] + 2) % vocab}};
+    const IsaLevel initial = isa_level_active();
+    for (int level = 0; level <= static_cast<int>(isa_level_supported()); ++level) {
+        set_isa_level(static_cast<IsaLevel>(level));
+        for (int threads : {1, 3}) {
+            ThreadPool pool(threads);
+            KvCache kv;
+            kv.init(hp, n_ctx);
+            ForwardScratch s;
+            s.init(hp, n_ctx, n_ctx);
+            CHECK(model_forward(hp, weights, kv, s, &pool, tokens.data(), pos0, LogitsFor::None, nullptr).is_ok());
+            std::vector<int32_t> batch(tokens.begin() + pos0, tokens.end()), positions;
+            for (int32_t r = 0; r < 6; ++r) positions.push_back(pos0 + r);
+            for (const auto& b : branches) {
+                batch.push_back(b.token);
+                positions.push_back(pos0 + 1 + b.at);
+            }
+            const int32_t rows = static_cast<int32_t>(batch.size());
+            std::vector<float> logits(static_cast<size_t>(rows) * nv);
+            CHECK(model_forward(hp, weights, kv, s, &pool, batch.data(), rows, LogitsFor::All, logits.data(), nullptr,
+                                positions.data()).is_ok());
+            auto row = [&](int32_t r) {
+                return std::vector<float>(logits.begin() + static_cast<int64_t>(r) * nv,
+                                          logits.begin() + static_cast<int64_t>(r + 1) * nv);
+            };
+            for (int32_t r = 0; r < 6; ++r) {
+                const std::vector<int32_t> seq(tokens.begin(), tokens.begin() + pos0 + r + 1);
+                CHECK_MSG(row(r) == last_logits(seq, &pool), what + ": chain row " + std::to_string(r));
+            }
+            for (size_t b = 0; b < branches.size(); ++b) {
+                std::vector<int32_t> seq(tokens.begin(), tokens.begin() + pos0 + 1 + branches[b].at);
+                seq.push_back(branches[b].token);
+                CHECK_MSG(row(6 + static_cast<int32_t>(b)) == last_logits(seq, &pool),
+                          what + ": branch row " + std::to_string(b));
+            }
+            // Keep the branch beside drafted token 3 (row 7) and go on with one more token.
+            kv.move_position(pos0 + 7, pos0 + 1 + 3);
+            kv.rollback(pos0 + 1 + 3 + 1);
+            const int32_t next = 7 % vocab;
+            std::vector<float> after(nv);
+            CHECK(model_forward(hp, weights, kv, s, &pool, &next, 1, LogitsFor::Last, after.data()).is_ok());
+            std::vector<int32_t> seq(tokens.begin(), tokens.begin() + pos0 + 4);
+            seq.push_back(branches[1].token);
+            seq.push_back(next);
+            CHECK_MSG(after == last_logits(seq, &pool), what + ": after a kept branch");
+        }
+    }
+    set_isa_level(initial);
+    // A row may not stand after positions the batch skips, nor ahead of its slot.
+    KvCache kv;
+    kv.init(hp, n_ctx);
+    ForwardScratch s;
+    s.init(hp, 16, n_ctx);
+    std::vector<float> logits(4 * nv);
+    const int32_t batch[] = {tokens[0], tokens[1], tokens[2], tokens[3]};
+    const int32_t skips[] = {0, 1, 1, 3}, ahead[] = {0, 2, 2, 3}, before[] = {0, 1, 2, -1};
+    for (const int32_t* bad : {skips, ahead, before}) {
+        const Status st = model_forward(hp, weights, kv, s, nullptr, batch, 4, LogitsFor::All, logits.data(), nullptr, bad);
+        CHECK_MSG(!st.is_ok() && st.message().find("does not follow") != std::string::npos, st.message());
+        CHECK_EQ(kv.n_past, 0);
+    }
+}
+
 void test_batch_and_thread_invariance(const std::string& path, const std::string& text, int32_t n_ctx) {
     Model model;
     const Status st = model_load(path, &model);
@@ -159,6 +247,7 @@ void test_batch_and_thread_invariance(const std::string& path, const std::string
     if (!st) return;
     const std::vector<int32_t> tokens = model.vocab.encode(text, model.vocab.add_bos(), false);
     check_batch_and_thread_invariance(model.hparams, model.weights, tokens, n_ctx, path);
+    check_branch_rows(model.hparams, model.weights, tokens, n_ctx, path);
 }
 
 // The same on a network with seven query heads per KV head (Qwen2.5-Coder-0.5B's grouping; the trained fixtures
@@ -209,6 +298,7 @@ void test_invariance_seven_heads_per_kv_head() {
     std::vector<int32_t> tokens;
     for (int32_t i = 0; i < 23; ++i) tokens.push_back((i * 17 + 5) % static_cast<int32_t>(hp.n_vocab));
     check_batch_and_thread_invariance(hp, w, tokens, 64, "7 query heads per KV head");
+    check_branch_rows(hp, w, tokens, 64, "7 query heads per KV head");
 }
 
 // KV rollback and recomputation, and refused batches, on stories260K.

@@ -167,6 +167,27 @@ describe('Engine (native addon)', function () {
     }
   });
 
+  it('maxBranches 0 verifies no runner-up tokens; every setting leaves the tokens unchanged', async () => {
+    const request = { prompt: 'Once upon a time', maxTokens: 48 };
+    const plain = await engine.complete(request);
+    for (const maxBranches of [0, 8]) {
+      const stacked = await Engine.load({ target: stories260K, threads: 2, contextLength: 512, levels: ['target', 'mxfp4'], maxBranches });
+      try {
+        const r = await stacked.complete(request);
+        assert.deepEqual(r.tokens, plain.tokens);
+        const mxfp4 = r.stats.levels[1];
+        assert.ok(mxfp4 !== undefined && mxfp4.proposed > 0, 'the MXFP4 level drafted');
+        assert.ok(mxfp4.branchesKept <= mxfp4.branches);
+        if (maxBranches === 0) assert.equal(mxfp4.branches, 0);
+      } finally {
+        stacked.close();
+      }
+    }
+    for (const bad of [-1, 9, 1.5, '2' as unknown as number]) {
+      await assert.rejects(Engine.load({ target: stories260K, levels: ['target', 'mxfp4'], maxBranches: bad }), /maxBranches/);
+    }
+  });
+
   it('copies the weights into memory by default, and maps the file with mapWeights; same tokens', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'specqd-map-'));
     const file = path.join(dir, 'stories-copy.gguf');

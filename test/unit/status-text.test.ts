@@ -27,7 +27,7 @@ describe('status text', () => {
 
   it('shows per-level acceptance only when the stats carry it', () => {
     assert.deepEqual(levelAcceptance(stats), []);
-    const level = (name: string, proposed: number, accepted: number) => ({ name, rounds: 1, proposed, accepted, acceptance: proposed ? accepted / proposed : 0, meanDraftLength: proposed, ms: 1 });
+    const level = (name: string, proposed: number, accepted: number) => ({ name, rounds: 1, proposed, accepted, acceptance: proposed ? accepted / proposed : 0, meanDraftLength: proposed, branches: 0, branchesKept: 0, ms: 1 });
     const withLevels = { ...stats, levels: [level('target', 0, 0), level('mxfp4', 100, 81), level('ngram', 0, 0)] };
     assert.deepEqual(levelAcceptance(withLevels), [{ name: 'mxfp4', acceptance: 0.81 }]);
     assert.equal(throughputText({ ...outcome, result: { ...outcome.result, stats: withLevels } }), '200 tok/s · mxfp4 81% · 123 ms');

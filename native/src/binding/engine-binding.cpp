@@ -21,6 +21,8 @@ Napi::Array levels_to_js(Napi::Env env, const std::vector<LevelStats>& levels) {
         o.Set("proposed", static_cast<double>(l.proposed));
         o.Set("accepted", static_cast<double>(l.accepted));
         o.Set("acceptance", l.acceptance());
+        o.Set("branches", static_cast<double>(l.branches));
+        o.Set("branchesKept", static_cast<double>(l.branches_kept));
         o.Set("meanDraftLength", l.mean_draft());
         o.Set("ms", l.ms);
         a.Set(static_cast<uint32_t>(i), o);
@@ -260,6 +262,18 @@ bool read_number(Napi::Object o, const char* key, double* out) {
     return true;
 }
 
+// An optional whole-number option in min..max: true when absent or valid (then *out is set); false otherwise.
+bool read_whole_number(Napi::Object o, const char* key, int64_t min, int64_t max, int32_t* out) {
+    double v = static_cast<double>(*out);
+    if (!read_number(o, key, &v)) return false;
+    if (!(v >= static_cast<double>(min) && v <= static_cast<double>(max)) ||
+        v != static_cast<double>(static_cast<int64_t>(v))) {
+        return false;
+    }
+    *out = static_cast<int32_t>(v);
+    return true;
+}
+
 Napi::Value reject(Napi::Env env, const std::string& message) {
     auto d = Napi::Promise::Deferred::New(env);
     d.Reject(Napi::TypeError::New(env, message).Value());
@@ -354,26 +368,16 @@ Napi::Value load_engine(const Napi::CallbackInfo& info) {
     Napi::Value adaptive = o.Get("adaptiveDrafts");
     if (adaptive.IsBoolean()) options.adaptive_drafts = adaptive.As<Napi::Boolean>().Value();
     options.map_weights = o.Get("mapWeights").ToBoolean().Value();
-    Napi::Value draft_vocab = o.Get("draftVocab");
-    if (draft_vocab.IsNumber()) {
-        const double v = draft_vocab.As<Napi::Number>().DoubleValue();
-        if (!(v >= 0 && v <= 2147483647.0) || v != static_cast<double>(static_cast<int64_t>(v))) {
-            return reject(env, "loadEngine(): draftVocab must be a whole number, 0 or more");
-        }
-        options.draft_vocab = static_cast<int32_t>(v);
-    } else if (!draft_vocab.IsUndefined()) {
-        return reject(env, "loadEngine(): draftVocab must be a number");
+    if (!read_whole_number(o, "draftVocab", 0, 2147483647, &options.draft_vocab)) {
+        return reject(env, "loadEngine(): draftVocab must be a whole number, 0 or more");
     }
-    Napi::Value max_draft = o.Get("maxDraft");
-    if (max_draft.IsNumber()) {
-        const double v = max_draft.As<Napi::Number>().DoubleValue();
-        if (!(v >= 1 && v <= EngineOptions::kMaxDraft) || v != static_cast<double>(static_cast<int64_t>(v))) {
-            return reject(env, "loadEngine(): maxDraft must be a whole number from 1 to " +
-                                   std::to_string(EngineOptions::kMaxDraft));
-        }
-        options.max_draft = static_cast<int32_t>(v);
-    } else if (!max_draft.IsUndefined()) {
-        return reject(env, "loadEngine(): maxDraft must be a number");
+    if (!read_whole_number(o, "maxDraft", 1, EngineOptions::kMaxDraft, &options.max_draft)) {
+        return reject(env, "loadEngine(): maxDraft must be a whole number from 1 to " +
+                               std::to_string(EngineOptions::kMaxDraft));
+    }
+    if (!read_whole_number(o, "maxBranches", 0, EngineOptions::kMaxBranches, &options.max_branches)) {
+        return reject(env, "loadEngine(): maxBranches must be a whole number from 0 to " +
+                               std::to_string(EngineOptions::kMaxBranches));
     }
     Napi::Value share_kv = o.Get("shareKv");
     if (share_kv.IsBoolean()) options.share_kv = share_kv.As<Napi::Boolean>().Value();

@@ -77,6 +77,9 @@ Status Engine::build_stack(const EngineOptions& options) {
     std::vector<std::string> levels = options.levels;
     if (levels.empty()) levels = {"target"};
     if (levels[0] != "target") return Status::error("the first speculation level must be \"target\"");
+    if (options.max_branches < 0 || options.max_branches > EngineOptions::kMaxBranches) {
+        return Status::error("the most branches must be 0 to " + std::to_string(EngineOptions::kMaxBranches));
+    }
     if (options.max_draft < 1 || options.max_draft > EngineOptions::kMaxDraft) {
         return Status::error("the longest draft must be 1 to " + std::to_string(EngineOptions::kMaxDraft) + " tokens");
     }
@@ -121,6 +124,7 @@ Status Engine::build_stack(const EngineOptions& options) {
     stack_.control.adaptive = options.adaptive_drafts;
     stack_.control.max_draft = options.max_draft;
     stack_.control.fixed_draft = std::min(stack_.control.fixed_draft, options.max_draft);
+    stack_.control.max_branches = options.max_branches;
     // A FIM marker (or BOS) inside a completion is the model losing its place, not text: no level may choose one,
     // so the completion goes on with the best real token or ends with end-of-text.
     const Vocab& vocab = model_.vocab;

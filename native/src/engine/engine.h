@@ -36,6 +36,11 @@ struct EngineOptions {
     // setting drafts min(8, max_draft).
     int32_t max_draft = kMaxDraft;
     static constexpr int32_t kMaxDraft = 16;
+    // The most runner-up tokens of the level under the target verified beside its draft (speculative.h,
+    // DraftBranch), 0..kMaxBranches; the online control chooses up to it. Off by default: on the development VM
+    // they did not pay (CHANGELOG).
+    int32_t max_branches = 0;
+    static constexpr int32_t kMaxBranches = 8;
     // A level that is the same network as the level above (the MXFP4 copy) reads that level's KV cache instead of
     // keeping its own (speculative.h). false: every level keeps a full cache of its own.
     bool share_kv = true;

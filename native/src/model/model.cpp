@@ -149,6 +149,14 @@ Status KvCache::init(const ModelHparams& hp, int32_t context, int32_t own_capaci
     return v_.allocate(n * sizeof(float));
 }
 
+void KvCache::move_position(int32_t from, int32_t to) {
+    const size_t bytes = sizeof(float) * static_cast<size_t>(n_embd_kv);
+    for (int32_t layer = 0; layer < n_layer; ++layer) {
+        std::memcpy(k_own(layer, to), k_own(layer, from), bytes);
+        std::memcpy(v_own(layer, to), v_own(layer, from), bytes);
+    }
+}
+
 void ForwardScratch::init(const ModelHparams& hp, int32_t max_n, int32_t n_ctx) {
     max_tokens = max_n;
     const size_t n = static_cast<size_t>(max_n);
@@ -164,6 +172,7 @@ void ForwardScratch::init(const ModelHparams& hp, int32_t max_n, int32_t n_ctx) 
     gate.assign(n * hp.n_ff, 0.0f);
     up.assign(n * hp.n_ff, 0.0f);
     rope_cos.assign(n * (hp.n_rot / 2), 0.0f);
+    positions.assign(n, 0);
     rope_sin.assign(n * (hp.n_rot / 2), 0.0f);
 }
 

@@ -96,6 +96,9 @@ struct KvCache {
     }
     float* k_own(int32_t layer, int32_t pos) { return reinterpret_cast<float*>(k_.data()) + slot(layer, pos); }
     float* v_own(int32_t layer, int32_t pos) { return reinterpret_cast<float*>(v_.data()) + slot(layer, pos); }
+    // Copies the keys and values of position `from` (an own slot) to position `to` in every layer: a kept branch row
+    // of a verification batch (model_forward) to the position it stands for.
+    void move_position(int32_t from, int32_t to);
     // Room for n more positions (in the context, and in the own slots).
     bool fits(int32_t n) const { return n_past + n <= n_ctx && n_past + n - n_shared <= capacity; }
     void rollback(int32_t n) {
@@ -130,6 +133,7 @@ struct ForwardScratch {
     std::vector<float> gate;    // [n, n_ff]
     std::vector<float> up;      // [n, n_ff]
     std::vector<float> rope_cos, rope_sin;  // [n, n_rot/2]
+    std::vector<int32_t> positions;         // [n] each row's position
 
     void init(const ModelHparams& hp, int32_t max_tokens, int32_t n_ctx);
 };
@@ -144,8 +148,15 @@ enum class LogitsFor { Last, All, None };
 // states of the rows of logits, so a caller can apply further head rows to them.
 // Batch-invariant: the logits of a position are bit-identical whether it was computed alone or in any batch.
 // Fails (without touching kv.n_past) when the batch does not fit the scratch or the context.
+//
+// `positions`, when given, lays the batch out as a chain with branches (speculative.h, DraftBranch): row t sits at
+// position positions[t] and sees positions 0..positions[t]-1 and itself. A chain row has positions[t] = n_past + t; a
+// branch row has the position of an earlier chain row, whose alternative it is, and sees what that row sees (the
+// chain rows before it) instead of the chain rows after. Every row's keys and values still go to cache slot
+// n_past + t, so a branch row's are found past the chain's: KvCache::move_position() puts them at their position when
+// the branch is kept. A row's logits are bit-identical to those of the same tokens run as a plain sequence.
 Status model_forward(const ModelHparams& hp, const ModelWeights& w, KvCache& kv, ForwardScratch& s, ThreadPool* pool,
                      const int32_t* tokens, int32_t n_tokens, LogitsFor which, float* logits,
-                     const WeightView* head = nullptr);
+                     const WeightView* head = nullptr, const int32_t* positions = nullptr);
 
 }  // namespace specqd

@@ -13,6 +13,20 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
+// The column of the highest logit strictly below `best` (the lowest such column on ties), or -1. Strictly below: a
+// token tied with the first choice is no second opinion (in the benchmark's padded vocabularies it is a copy of the
+// first choice's row, which the target, taking the lowest id on ties, never chooses). Two plain passes the compiler
+// vectorizes, ~10 us on 100,000 logits; masking and re-running argmax would loop once per tied copy.
+int64_t runner_up_column(const float* row, int64_t n, float best) {
+    float second = -std::numeric_limits<float>::infinity();
+    for (int64_t i = 0; i < n; ++i) second = row[i] < best && row[i] > second ? row[i] : second;
+    if (!std::isfinite(second)) return -1;
+    for (int64_t i = 0; i < n; ++i) {
+        if (row[i] == second) return i;
+    }
+    return -1;
+}
+
 }  // namespace
 
 // ---- ModelLevel ----
@@ -164,16 +178,28 @@ Status ModelLevel::sync(const std::vector<int32_t>& context, ThreadPool* pool, i
 }
 
 Status ModelLevel::verify(int32_t last, const std::vector<int32_t>& draft, ThreadPool* pool, std::vector<int32_t>* top1,
-                          std::vector<float>* confidence) {
-    const int32_t n = static_cast<int32_t>(draft.size()) + 1;
+                          std::vector<float>* confidence, const std::vector<DraftBranch>* branches,
+                          std::vector<int32_t>* runner_up) {
+    const int32_t n_chain = static_cast<int32_t>(draft.size()) + 1;
+    const int32_t n = n_chain + (branches ? static_cast<int32_t>(branches->size()) : 0);
     if (n > scratch_.max_tokens) return Status::error("draft longer than the verification batch");
-    std::vector<int32_t> batch;
+    std::vector<int32_t> batch, positions;
     batch.reserve(n);
     batch.push_back(last);
     batch.insert(batch.end(), draft.begin(), draft.end());
+    verify_pos0_ = kv_.n_past;
+    if (n > n_chain) {
+        for (int32_t r = 0; r < n_chain; ++r) positions.push_back(verify_pos0_ + r);
+        for (const DraftBranch& b : *branches) {
+            if (b.at < 0 || b.at >= n_chain - 1) return Status::error("a branch stands beside no drafted token");
+            batch.push_back(b.token);
+            positions.push_back(verify_pos0_ + 1 + b.at);
+        }
+    }
     const auto t0 = Clock::now();
     const Status st = model_forward(*hp_, *weights_, kv_, scratch_, pool, batch.data(), n, LogitsFor::All,
-                                    logits_.data(), head_limited_ ? &head_first_ : nullptr);
+                                    logits_.data(), head_limited_ ? &head_first_ : nullptr,
+                                    positions.empty() ? nullptr : positions.data());
     if (!st) {
         reset();
         return st;
@@ -183,7 +209,9 @@ Status ModelLevel::verify(int32_t last, const std::vector<int32_t>& draft, Threa
     cached_.insert(cached_.end(), batch.begin(), batch.end());
     top1->resize(n);
     if (confidence) confidence->resize(n);
+    if (runner_up) runner_up->resize(n);
     const int32_t nv = head_size();
+    bool on_chain = true;  // rows up to the first that rejects the draft: the ones whose tokens a caller can keep
     for (int32_t r = 0; r < n; ++r) {
         float* row = logits_row(r);
         for (int32_t id : suppressed_) {
@@ -192,6 +220,13 @@ Status ModelLevel::verify(int32_t last, const std::vector<int32_t>& draft, Threa
         }
         const int64_t best = argmax(row, nv);
         (*top1)[r] = column_id(best);
+        if (runner_up) {
+            // A pass over the row (~10 us on 100,000 logits, a few % of a small draft model's step): only where
+            // the row's token can be kept.
+            const int64_t second = on_chain ? runner_up_column(row, nv, row[best]) : -1;
+            (*runner_up)[r] = second >= 0 ? column_id(second) : -1;
+        }
+        on_chain = on_chain && r < n_chain - 1 && draft[static_cast<size_t>(r)] == (*top1)[r];
         if (confidence) {
             // The level's confidence in its own token: its probability under the softmax of the row (the row is
             // not read again, so the vectorized kernel may overwrite it; a scalar pass in double cost ~1 ms per
@@ -204,6 +239,25 @@ Status ModelLevel::verify(int32_t last, const std::vector<int32_t>& draft, Threa
     stats.ms += ms;
     if (n <= kMaxVerify) verify_ms[n] = verify_ms[n] == 0 ? ms : 0.8 * verify_ms[n] + 0.2 * ms;
     return Status::ok();
+}
+
+void ModelLevel::take_branch(int32_t at, int32_t row) {
+    const int32_t to = verify_pos0_ + 1 + at, from = verify_pos0_ + row;
+    kv_.move_position(from, to);
+    cached_[static_cast<size_t>(to)] = cached_[static_cast<size_t>(from)];
+}
+
+double ModelLevel::verify_cost(int32_t rows) const {
+    if (rows < 1 || rows > kMaxVerify) return 0;
+    if (verify_ms[rows] > 0) return verify_ms[rows];
+    int32_t below = rows - 1, above = rows + 1;
+    while (below >= 1 && verify_ms[below] <= 0) --below;
+    while (above <= kMaxVerify && verify_ms[above] <= 0) ++above;
+    const bool has_below = below >= 1, has_above = above <= kMaxVerify;
+    if (has_below && has_above) {
+        return verify_ms[below] + (verify_ms[above] - verify_ms[below]) * (rows - below) / (above - below);
+    }
+    return has_below ? verify_ms[below] : has_above ? verify_ms[above] : 0;
 }
 
 Status ModelLevel::choose_among(int32_t last, const std::vector<int32_t>& allowed, ThreadPool* pool,
@@ -263,6 +317,13 @@ double AcceptanceHistory::alpha() const {
     return std::clamp(accepted / (accepted + rejected + 1e-9), 0.0, 0.995);
 }
 
+// ---- BranchHistory ----
+
+void BranchHistory::record(bool was_kept) {
+    judged = kDecay * judged + 1;
+    kept = kDecay * kept + (was_kept ? 1 : 0);
+}
+
 // ---- ConfidenceCalibration ----
 
 int ConfidenceCalibration::bucket(float confidence) {
@@ -276,6 +337,12 @@ void ConfidenceCalibration::record(float confidence, bool was_accepted) {
     const int b = bucket(confidence);
     judged[b] += 1;
     accepted[b] += was_accepted ? 1 : 0;
+}
+
+double ConfidenceCalibration::acceptance(float confidence) const {
+    const int b = bucket(confidence);
+    if (judged[b] < kMinSamples) return std::isfinite(confidence) ? std::clamp(confidence, 0.0f, 1.0f) : 0.0;
+    return static_cast<double>(accepted[b]) / static_cast<double>(judged[b]);
 }
 
 bool ConfidenceCalibration::keep_drafting(float confidence, const DraftCosts& costs, float prior_threshold,
@@ -325,6 +392,44 @@ bool SpecStack::keep_drafting(size_t drafter, float confidence, bool next_comput
                                                next_computed);
 }
 
+void SpecStack::choose_branches(const std::vector<int32_t>& draft, int32_t room, std::vector<DraftBranch>* out) const {
+    out->clear();
+    const size_t n_draft = draft.size();
+    if (control.max_branches <= 0 || proposal_runner_up_.size() != n_draft ||
+        proposal_confidence_[1].size() != n_draft) {
+        return;  // no runner-ups: the level under the target is prompt lookup, or branches are off
+    }
+    const auto& target = static_cast<const ModelLevel&>(*levels_[0]);
+    const double step_ms = target.verify_ms[1];
+    if (step_ms <= 0) return;  // the target's cost of a step is not measured yet
+    // Expected tokens gained per branch position: the chance the chain gets there (every drafted token before it
+    // accepted), the chance it is rejected there, the chance the runner-up is then the target's choice.
+    const ConfidenceCalibration& calibration = calibration_[1];
+    const double hit = branch_history_.hit_rate();
+    std::vector<std::pair<double, int32_t>> gains;
+    double reach = 1;
+    for (size_t a = 0; a < n_draft; ++a) {
+        const double accept = calibration.acceptance(proposal_confidence_[1][a]);
+        if (proposal_runner_up_[a] >= 0 && proposal_runner_up_[a] != draft[a]) {
+            gains.emplace_back(reach * (1 - accept) * hit, static_cast<int32_t>(a));
+        }
+        reach *= accept;
+    }
+    std::stable_sort(gains.begin(), gains.end(), [](const auto& x, const auto& y) { return x.first > y.first; });
+    // Each row added costs what a pass of one more row costs (verify_cost(): measured, or between measured sizes).
+    int32_t rows = static_cast<int32_t>(n_draft) + 1;
+    for (const auto& [gain, at] : gains) {
+        if (static_cast<int32_t>(out->size()) >= control.max_branches || out->size() >= static_cast<size_t>(room) ||
+            rows + 1 > ModelLevel::kMaxVerify) {
+            break;
+        }
+        const double row_ms = std::max(0.0, target.verify_cost(rows + 1) - target.verify_cost(rows));
+        if (gain * step_ms <= row_ms) break;
+        out->push_back({at, proposal_runner_up_[static_cast<size_t>(at)]});
+        ++rows;
+    }
+}
+
 void SpecStack::reset_stats() {
     for (auto& l : levels_) {
         const std::string name = l->stats.name;
@@ -366,6 +471,7 @@ Status SpecStack::propose(size_t i, const std::vector<int32_t>& context, int32_t
     SpecLevel& level = *levels_[i];
     const auto t0 = Clock::now();
     proposal_confidence_[i].clear();
+    if (i == 1) proposal_runner_up_.clear();
     if (!level.is_model()) {
         static_cast<NgramLevel&>(level).propose(context, max_n, out);
         level.stats.ms += ms_since(t0);
@@ -396,9 +502,12 @@ Status SpecStack::run_level(size_t i, std::vector<int32_t>& context, int32_t max
     SPECQD_TRY(model.sync(context, pool, &reused));
     const bool drafting = i > 0;
     const bool has_drafter = i + 1 < levels_.size();
+    // The level drafting for the target notes its runner-up tokens, for the target's branches.
+    const bool note_runner_up = i == 1 && control.max_branches > 0;
     int32_t produced = 0;
-    std::vector<int32_t> draft, top1;
+    std::vector<int32_t> draft, top1, runner_up, accepted;
     std::vector<float> confidence;
+    std::vector<DraftBranch> branches;
     while (produced < max_new) {
         if (limits.cancel && limits.cancel->load(std::memory_order_relaxed)) {
             *reason = 2;
@@ -420,9 +529,24 @@ Status SpecStack::run_level(size_t i, std::vector<int32_t>& context, int32_t max
             const int32_t k = std::min({choose_draft_length(i + 1), max_new - produced - 1, room});
             if (k > 0) SPECQD_TRY(propose(i + 1, context, k, limits, pool, &draft));
         }
-        SPECQD_TRY(model.verify(context.back(), draft, pool, &top1, drafting ? &confidence : nullptr));
+        branches.clear();
+        if (!drafting && !draft.empty()) choose_branches(draft, room - static_cast<int32_t>(draft.size()), &branches);
+        SPECQD_TRY(model.verify(context.back(), draft, pool, &top1, drafting ? &confidence : nullptr, &branches,
+                                note_runner_up ? &runner_up : nullptr));
         int32_t m = 0;
         while (m < static_cast<int32_t>(draft.size()) && draft[m] == top1[m]) ++m;
+        // A branch beside the rejected token that is the verifier's own choice there: kept, with its row's choice.
+        int32_t branch_row = -1;
+        for (size_t b = 0; b < branches.size(); ++b) {
+            if (branches[b].at != m) continue;  // beside an accepted token, or never reached: not judged
+            const bool kept = branches[b].token == top1[m];
+            branch_history_.record(kept);
+            if (kept) branch_row = static_cast<int32_t>(draft.size() + 1 + b);
+        }
+        if (!branches.empty()) {
+            levels_[i + 1]->stats.branches += static_cast<int64_t>(branches.size());
+            levels_[i + 1]->stats.branches_kept += branch_row >= 0 ? 1 : 0;
+        }
         if (!draft.empty()) {
             const int32_t n_draft = static_cast<int32_t>(draft.size());
             levels_[i + 1]->stats.accepted += m;
@@ -434,13 +558,20 @@ Status SpecStack::run_level(size_t i, std::vector<int32_t>& context, int32_t max
                 for (int32_t j = 0; j < n_judged; ++j) calibration_[i + 1].record(judged[j], j < m);
             }
         }
-        // The cache keeps the context so far, the last token and the accepted drafts; the bonus token is new.
-        model.keep(static_cast<int32_t>(context.size()) + m);
-        for (int32_t j = 0; j <= m; ++j) {
-            const int32_t token = top1[j];  // == draft[j] for j < m
+        // The cache keeps the context so far, the last token and the accepted drafts (and a kept branch); the bonus
+        // token is new.
+        accepted.assign(top1.begin(), top1.begin() + m + 1);  // top1[j] == draft[j] for j < m
+        if (branch_row >= 0) {
+            model.take_branch(m, branch_row);
+            accepted.push_back(top1[static_cast<size_t>(branch_row)]);
+        }
+        model.keep(static_cast<int32_t>(context.size() + accepted.size()) - 1);
+        for (int32_t j = 0; j < static_cast<int32_t>(accepted.size()); ++j) {
+            const int32_t token = accepted[static_cast<size_t>(j)];
             context.push_back(token);
             ++produced;
             if (drafting) proposal_confidence_[i].push_back(confidence[j]);
+            if (note_runner_up) proposal_runner_up_.push_back(runner_up[j]);
             if (!on_token(token)) {
                 *reason = 0;
                 return Status::ok();

@@ -31,6 +31,8 @@ struct LevelStats {
     int64_t rounds = 0;         // drafts this level proposed
     int64_t proposed = 0;       // tokens proposed
     int64_t accepted = 0;       // of those, accepted by the level above
+    int64_t branches = 0;       // runner-up tokens verified beside this level's drafts (DraftBranch)
+    int64_t branches_kept = 0;  // of those, the level above's own choice where the draft was rejected
     double ms = 0;              // time spent in this level's own work (forward passes / lookup)
     double acceptance() const { return proposed > 0 ? static_cast<double>(accepted) / proposed : 0; }
     double mean_draft() const { return rounds > 0 ? static_cast<double>(proposed) / rounds : 0; }
@@ -38,8 +40,23 @@ struct LevelStats {
         rounds += o.rounds;
         proposed += o.proposed;
         accepted += o.accepted;
+        branches += o.branches;
+        branches_kept += o.branches_kept;
         ms += o.ms;
     }
+};
+
+// A second guess verified beside a draft: `token` in place of draft[at], the drafting level's runner-up there. The
+// verifier runs it in the same pass as the draft (a branch row, model_forward), seeing what draft[at] sees. Where
+// the verifier rejects draft[at] and chooses `token`, the branch is kept and its row's own choice comes free: one more
+// token from the pass. On a CPU, verifying a few more rows costs next to nothing up to the kernels' tile size
+// (bench/results: BF16 on 2 threads, 8 rows ~1.04x one), and the deep fixture draft's runner-up is the target's
+// choice at 51% of the positions where its first choice is not (teacher-forced, torch). Measured end to end it did
+// not pay on the development VM (CHANGELOG): the draft's chain already fills the rows below the tile size, past it a
+// row costs a quarter of a step, and few branches were kept; so it is off by default (DraftControl::max_branches).
+struct DraftBranch {
+    int32_t at = 0;
+    int32_t token = 0;
 };
 
 // One level of the stack.
@@ -72,8 +89,15 @@ public:
     Status sync(const std::vector<int32_t>& context, ThreadPool* pool, int32_t* n_reused);
     // Runs [last] + draft at positions n_past.. and writes the argmax (and its probability, when `confidence` is
     // non-null) of each of the draft.size() + 1 rows. Appends them to the cache; call keep() after.
+    // With `branches`, their rows follow the draft's (rows draft.size() + 1 ..., in order) and *top1 has one entry
+    // per row; `runner_up`, when non-null, gets the second choice of each row up to the first that rejects the draft
+    // (the rows whose tokens can be kept), -1 on the others and where a row has a single candidate.
     Status verify(int32_t last, const std::vector<int32_t>& draft, ThreadPool* pool, std::vector<int32_t>* top1,
-                  std::vector<float>* confidence);
+                  std::vector<float>* confidence, const std::vector<DraftBranch>* branches = nullptr,
+                  std::vector<int32_t>* runner_up = nullptr);
+    // After verify(): the branch in batch row `row` replaces the draft token at `at`, in the cache too (its keys and
+    // values move to the position). Call keep() after, as after any verify().
+    void take_branch(int32_t at, int32_t row);
     // verify() without a draft, choosing among `allowed` (ascending ids) instead of the whole vocabulary: the
     // highest logit, the lowest id on ties. The constrained steps of token healing (engine.cpp). Fails when
     // `allowed` is empty.
@@ -106,6 +130,9 @@ public:
     // Measured cost of verifying k tokens in one pass (EWMA, ms), k = 1..kMaxVerify; 0 = not measured yet.
     static constexpr int32_t kMaxVerify = 17;
     double verify_ms[kMaxVerify + 1] = {};
+    // verify_ms[rows], or while that size is not measured, a line between the nearest measured sizes (the nearest
+    // one where only one side is measured); 0 while nothing is.
+    double verify_cost(int32_t rows) const;
 
 private:
     std::string name_;
@@ -115,6 +142,7 @@ private:
     KvCache kv_;
     ForwardScratch scratch_;
     std::vector<int32_t> cached_;  // the tokens whose KV is in kv_ (size == kv_.n_past)
+    int32_t verify_pos0_ = 0;      // the position of `last` in the latest verify()
     std::vector<float> logits_;
     std::vector<int32_t> suppressed_;
     // limit_head(): the head's first rows read in place, the extra rows copied into a matrix of their own, their
@@ -156,6 +184,7 @@ struct DraftControl {
     float stop_confidence = 0.4f;  // the paper's early-stop threshold: the prior until measurements say otherwise
     bool adaptive = true;
     int32_t fixed_draft = 8;       // when !adaptive (the paper's setting)
+    int32_t max_branches = 0;      // DraftBranch rows beside the target's verification of a draft; 0: none
 };
 
 // What one more drafted token costs and what it can save, measured per level (ms).
@@ -201,6 +230,23 @@ struct ConfidenceCalibration {
     // drafting level already has the next token (its own verification pass checked a draft of the level below it
     // and kept it), so stopping would only throw it away.
     bool keep_drafting(float confidence, const DraftCosts& costs, float prior_threshold, bool next_computed) const;
+    // The measured chance a token of this confidence is accepted, or the confidence itself while its bucket has
+    // fewer than kMinSamples judged tokens.
+    double acceptance(float confidence) const;
+};
+
+// How often a branch turned out to be the verifier's choice where the draft token it stood beside was rejected,
+// across requests, faded like AcceptanceHistory. Starts from a prior (kPrior, worth kPriorWeight judged branches):
+// before any evidence a branch is tried where it is cheap.
+struct BranchHistory {
+    static constexpr double kDecay = 0.98;
+    static constexpr double kPrior = 0.4;
+    static constexpr double kPriorWeight = 4;
+    double judged = 0;
+    double kept = 0;
+
+    void record(bool was_kept);
+    double hit_rate() const { return (kept + kPrior * kPriorWeight) / (judged + kPriorWeight); }
 };
 
 // Why a generation stopped, as decided by the caller's callback or the stack.
@@ -222,6 +268,7 @@ public:
 
     const ConfidenceCalibration& calibration(size_t i) const { return calibration_[i]; }
     const AcceptanceHistory& acceptance_history(size_t i) const { return history_[i]; }
+    const BranchHistory& branch_history() const { return branch_history_; }
 
     // Generates greedily at the target from `context` (the prompt; it grows with each accepted token). on_token is
     // called for every accepted token in order and returns false to stop. Returns why it stopped in *reason:
@@ -245,6 +292,10 @@ private:
     DraftCosts draft_costs(size_t drafter) const;
     // Whether drafting level i goes on after a token it gave `confidence` (next_computed: see ConfidenceCalibration).
     bool keep_drafting(size_t drafter, float confidence, bool next_computed) const;
+    // The branches worth verifying beside the target's draft (room: rows the cache has left for them): by expected
+    // tokens gained — the chance the chain reaches the position and is rejected there, times the branch hit rate,
+    // times the target's cost of a step — against the measured cost of one more row in the pass.
+    void choose_branches(const std::vector<int32_t>& draft, int32_t room, std::vector<DraftBranch>* out) const;
 
     std::vector<std::unique_ptr<SpecLevel>> levels_;
     // Per drafting level: measured cost per proposed token (EWMA, ms).
@@ -255,6 +306,10 @@ private:
     // proposed token, in order) until the level above has judged them.
     std::vector<ConfidenceCalibration> calibration_;
     std::vector<std::vector<float>> proposal_confidence_;
+    // The runner-up token of each token the level under the target proposed (DraftBranch), in step with its
+    // proposal_confidence_.
+    std::vector<int32_t> proposal_runner_up_;
+    BranchHistory branch_history_;
 };
 
 }  // namespace specqd
