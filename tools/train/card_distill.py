@@ -15,7 +15,8 @@ DRAFTS = (
      'A speculative draft is paid only for predicting the target, so it is trained on the target\'s distributions '
      'rather than the corpus; `tiny-coder-draft` stays the independently trained draft of the tests. The demo drafts '
      'with this one: beside the unpadded 5.5M-parameter target every block counts, and the deeper draft below made '
-     'the demo\'s target <- draft 0.67x instead of 0.96x.'),
+     'the demo\'s target <- draft 0.67-0.73x instead of 0.96-1.09x (`node bin/specqd demo --draft '
+     'test/fixtures/models/tiny-coder-draft-deep.gguf` against `node bin/specqd demo`).'),
     ('distill-deep.json', DEEP_NAME, 'The deep distilled draft',
      'A draft\'s cost per token is mostly its vocabulary head once the vocabulary is a real one (151,936 rows on '
      'Qwen2.5-Coder; the benchmark pads the fixtures to that size), so blocks of this width are nearly free: six '
