@@ -169,15 +169,17 @@ void check_branch_rows(const ModelHparams& hp, const ModelWeights& weights, cons
         ForwardScratch s;
         s.init(hp, 1, n_ctx);
         std::vector<float> logits(nv);
-        for (int32_t t : seq) CHECK(model_forward(hp, weights, kv, s, pool, &t, 1, LogitsFor::Last, logits.data()).is_ok());
+        for (int32_t t : seq) {
+            CHECK(model_forward(hp, weights, kv, s, pool, &t, 1, LogitsFor::Last, logits.data()).is_ok());
+        }
         return logits;
     };
     struct Branch {
         int32_t at, token;  // beside drafted token `at` (chain row at + 1)
     };
     const std::vector<Branch> branches = {{0, (tokens[pos0 + 1] + 1) % vocab},
-                                                  {3, (tokens[pos0 + 4] + 5) % vocab},
-                                                  {1, (tokens[pos0 + 2] + 2) % vocab}};
+                                          {3, (tokens[pos0 + 4] + 5) % vocab},
+                                          {1, (tokens[pos0 + 2] + 2) % vocab}};
     const IsaLevel initial = isa_level_active();
     for (int level = 0; level <= static_cast<int>(isa_level_supported()); ++level) {
         set_isa_level(static_cast<IsaLevel>(level));
@@ -234,7 +236,8 @@ void check_branch_rows(const ModelHparams& hp, const ModelWeights& weights, cons
     const int32_t batch[] = {tokens[0], tokens[1], tokens[2], tokens[3]};
     const int32_t skips[] = {0, 1, 1, 3}, ahead[] = {0, 2, 2, 3}, before[] = {0, 1, 2, -1};
     for (const int32_t* bad : {skips, ahead, before}) {
-        const Status st = model_forward(hp, weights, kv, s, nullptr, batch, 4, LogitsFor::All, logits.data(), nullptr, bad);
+        const Status st =
+            model_forward(hp, weights, kv, s, nullptr, batch, 4, LogitsFor::All, logits.data(), nullptr, bad);
         CHECK_MSG(!st.is_ok() && st.message().find("does not follow") != std::string::npos, st.message());
         CHECK_EQ(kv.n_past, 0);
     }

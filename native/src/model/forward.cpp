@@ -179,9 +179,9 @@ Status model_forward(const ModelHparams& hp, const ModelWeights& w, KvCache& kv,
         }
 
         // 5. Causal attention over positions 0..pos[t]-1 and the row itself: att_out [n, n_q]. A task is a run of a
-        //    token's query heads that share a KV head: the whole group, so that the group's keys and values are read once (attend()), unless
-        //    that leaves threads idle (decode: one token, two KV heads), and then the group is split into as many
-        //    runs as the threads need. One task per head re-read a one-token pass's whole cache for every query
+        //    token's query heads that share a KV head: the whole group, so that the group's keys and values are read
+        //    once (attend()), unless that leaves threads idle (decode: one token, two KV heads), and then the group is
+        //    split into as many runs as the threads need. One task per head re-read a one-token pass's whole cache for every query
         //    head: 7x the cache's bytes per token on Qwen2.5-Coder-0.5B, from L3 or memory once the context is long.
         parallel_rows(pool, static_cast<int64_t>(n) * tasks_per_token, [&](int64_t task) {
             const int32_t t = static_cast<int32_t>(task / tasks_per_token);
