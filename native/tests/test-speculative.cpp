@@ -178,6 +178,29 @@ void test_acceptance_history() {
     CHECK(std::abs(h.proposed - 2 / (1 - AcceptanceHistory::kDecay)) < 0.5);  // + what is left of the 4s
 }
 
+// The cost of verifying a batch size not measured yet: interpolated (what a branch row costs), or the largest
+// measured size below (what the draft length is chosen with: optimistic, so a longer draft gets tried).
+void test_verify_cost_estimates() {
+    ModelHparams hp;
+    ModelWeights w;
+    ModelLevel level("target", &hp, &w);
+    using E = ModelLevel::CostEstimate;
+    CHECK_EQ(level.verify_cost(3), 0.0);
+    CHECK_EQ(level.verify_cost(3, E::kOptimistic), 0.0);
+    level.verify_ms[2] = 10;
+    level.verify_ms[6] = 18;
+    CHECK_EQ(level.verify_cost(2), 10.0);                    // measured: both estimates give it
+    CHECK_EQ(level.verify_cost(6, E::kOptimistic), 18.0);
+    CHECK_EQ(level.verify_cost(4), 14.0);                    // between 2 and 6
+    CHECK_EQ(level.verify_cost(4, E::kOptimistic), 10.0);   // the size below
+    CHECK_EQ(level.verify_cost(1), 10.0);                    // below every measured size: the nearest
+    CHECK_EQ(level.verify_cost(1, E::kOptimistic), 0.0);    // nothing measured at or below
+    CHECK_EQ(level.verify_cost(9), 18.0);                    // above every measured size: the largest
+    CHECK_EQ(level.verify_cost(9, E::kOptimistic), 18.0);
+    CHECK_EQ(level.verify_cost(0), 0.0);
+    CHECK_EQ(level.verify_cost(ModelLevel::kMaxVerify + 1), 0.0);
+}
+
 // What draft control learned survives the end of a request: a new request does not start from the prior.
 void test_learning_outlives_requests(const std::string& path) {
     Model m;
@@ -370,6 +393,7 @@ void test_limited_head(const std::string& path) {
 int main() {
     test_confidence_calibration();
     test_acceptance_history();
+    test_verify_cost_estimates();
     test_util::TempDir dir;
     // stories260K: the draft model is its own Q8_0 copy (same tokenizer, different numbers).
     const std::string stories = check::shared_path("models/stories260K.gguf");

@@ -247,11 +247,12 @@ void ModelLevel::take_branch(int32_t at, int32_t row) {
     cached_[static_cast<size_t>(to)] = cached_[static_cast<size_t>(from)];
 }
 
-double ModelLevel::verify_cost(int32_t rows) const {
+double ModelLevel::verify_cost(int32_t rows, CostEstimate estimate) const {
     if (rows < 1 || rows > kMaxVerify) return 0;
     if (verify_ms[rows] > 0) return verify_ms[rows];
     int32_t below = rows - 1, above = rows + 1;
     while (below >= 1 && verify_ms[below] <= 0) --below;
+    if (estimate == CostEstimate::kOptimistic) return below >= 1 ? verify_ms[below] : 0;
     while (above <= kMaxVerify && verify_ms[above] <= 0) ++above;
     const bool has_below = below >= 1, has_above = above <= kMaxVerify;
     if (has_below && has_above) {
@@ -400,7 +401,7 @@ void SpecStack::choose_branches(const std::vector<int32_t>& draft, int32_t room,
         return;  // no runner-ups: the level under the target is prompt lookup, or branches are off
     }
     const auto& target = static_cast<const ModelLevel&>(*levels_[0]);
-    const double step_ms = target.verify_ms[1];
+    const double step_ms = draft_costs(1).verify_step_ms;
     if (step_ms <= 0) return;  // the target's cost of a step is not measured yet
     // Expected tokens gained per branch position: the chance the chain gets there (every drafted token before it
     // accepted), the chance it is rejected there, the chance the runner-up is then the target's choice.
@@ -449,11 +450,9 @@ int32_t SpecStack::choose_draft_length(size_t drafter) const {
     const double t_draft = costs.draft_ms;
     double best_rate = 0;
     int32_t best_k = 1;
-    double known = verifier.verify_ms[1];
     for (int32_t k = 1; k <= std::min(control.max_draft, ModelLevel::kMaxVerify - 1); ++k) {
-        // Cost of verifying k + 1 tokens: measured, else the largest measured smaller batch (optimistic, so that
-        // longer drafts get tried and measured).
-        if (verifier.verify_ms[k + 1] > 0) known = verifier.verify_ms[k + 1];
+        // Optimistic about unmeasured sizes, so that longer drafts get tried and measured.
+        const double known = verifier.verify_cost(k + 1, ModelLevel::CostEstimate::kOptimistic);
         const double t_verify = known > 0 ? known : 1.0;
         const double expected_tokens = (1.0 - std::pow(alpha, k + 1)) / (1.0 - alpha);
         const double rate = expected_tokens / (k * t_draft + t_verify);

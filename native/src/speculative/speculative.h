@@ -130,9 +130,12 @@ public:
     // Measured cost of verifying k tokens in one pass (EWMA, ms), k = 1..kMaxVerify; 0 = not measured yet.
     static constexpr int32_t kMaxVerify = 17;
     double verify_ms[kMaxVerify + 1] = {};
-    // verify_ms[rows], or while that size is not measured, a line between the nearest measured sizes (the nearest
-    // one where only one side is measured); 0 while nothing is.
-    double verify_cost(int32_t rows) const;
+    // verify_ms[rows], or while that size is not measured an estimate; 0 while nothing usable is measured.
+    //   kInterpolate: a line between the nearest measured sizes (the nearest one where only one side is measured).
+    //   kOptimistic: the largest measured size at or below `rows` — an underestimate for a size above every
+    //   measured one, so that a longer draft looks worth trying once and then gets measured.
+    enum class CostEstimate { kInterpolate, kOptimistic };
+    double verify_cost(int32_t rows, CostEstimate estimate = CostEstimate::kInterpolate) const;
 
 private:
     std::string name_;
