@@ -1,5 +1,6 @@
 // The benchmark's markdown report, from its JSON. Pure.
 import type { BenchReport, ForwardCosts } from './bench';
+import { median } from './statistics';
 
 const QWEN_VOCAB = 151936;
 
@@ -41,6 +42,12 @@ function renderCosts(r: BenchReport, out: string[]): void {
   out.push('', '![verification cost](verify-cost.svg) ![decode vs bandwidth](decode-bandwidth.svg)', '');
 }
 
+/** A stack's paired speedup per pass: "2.41×; 2.38× 2.55× 2.41×" (the median, then each in pass order). */
+function renderPasses(speedups: number[] | undefined): string {
+  if (!speedups || speedups.length === 0) return '—';
+  return `${f(median(speedups), 2)}×; ${speedups.map((x) => `${f(x, 2)}×`).join(' ')}`;
+}
+
 function renderEndToEnd(r: BenchReport, out: string[]): void {
   out.push('## Trained models widened to the 0.5B shape', '');
   out.push('The fixture models (`test/fixtures/models/tiny-coder*.gguf`) are widened by `make-bench-model widen`: extra hidden dimensions, heads, ' +
@@ -54,10 +61,14 @@ function renderEndToEnd(r: BenchReport, out: string[]): void {
   }
   out.push('');
   for (const e of r.endToEnd) {
-    out.push(`### End to end: ${e.target.split('/').pop()} ← ${e.draft.split('/').pop()} (t=${e.threads}, ${e.prompts} FIM prompts × ${e.maxTokens} tokens)`, '',
+    const rounds = e.rounds ?? 1;
+    const passes = rounds > 1 ? `, ${rounds} passes` : '';
+    out.push(`### End to end: ${e.target.split('/').pop()} ← ${e.draft.split('/').pop()} (t=${e.threads}, ${e.prompts} FIM prompts × ${e.maxTokens} tokens${passes})`, '',
       'Only the target alone and the stack being measured are loaded at a time; on every prompt the two run back to back ' +
       '(alternating which goes first), and a stack\'s speedup is its decode time over that of the baseline runs paired with it. ' +
-      'The baseline row sums all of its runs; its "same tokens" counts runs that repeated its first run on the prompt.', '');
+      'The baseline row sums all of its runs; its "same tokens" counts runs that repeated its first run on the prompt.' +
+      (rounds > 1 ? ` The whole pass over the stacks ran ${rounds} times, each stack loaded afresh each time; every figure pools the passes, and ` +
+        '"per pass" lists each pass\'s own paired speedup (the median first).' : ''), '');
     const qwen = r.shapeModels.find((s) => s.shape === '0.5b' && s.type === 'BF16');
     out.push(`Target bytes per token ${mb(e.bytesPerToken)}, of which the output head ${mb(e.headBytes)} (${pct(e.headBytes / e.bytesPerToken)}; vocabulary ${e.vocabRows} rows)` +
       (qwen ? `; Qwen2.5-Coder-0.5B in BF16: ${mb(qwen.headBytes)} of ${mb(qwen.bytesPerToken)} (${pct(qwen.headBytes / qwen.bytesPerToken)}).` : '.') +
@@ -69,25 +80,28 @@ function renderEndToEnd(r: BenchReport, out: string[]): void {
       const gbps = (e.bytesPerToken * alone.decodeTokensPerSecond) / 1e9;
       out.push(`Target alone: ${f(alone.decodeTokensPerSecond)} tok/s × ${mb(e.bytesPerToken)} = ${f(gbps)} GB/s, ${pct(gbps / bwE2e)} of the ${f(bwE2e)} GB/s read bandwidth measured at ${e.threads} thread(s).`, '');
     }
-    out.push('| configuration | decode tok/s (paired baseline) | **speedup** | over all baseline runs | same tokens as baseline | acceptance per level (accepted/proposed, mean draft; runner-up branches kept/verified) | mean prefill ms | mean time to ghost text ms | peak RSS |', '|---|---:|---:|---:|---:|---|---:|---:|---:|');
+    const perPassHeading = rounds > 1 ? ' per pass (median; each) |' : '';
+    out.push(`| configuration | decode tok/s (paired baseline) | **speedup** |${perPassHeading} over all baseline runs | same tokens as baseline | acceptance per level (accepted/proposed, mean draft; runner-up branches kept/verified) | mean prefill ms | mean time to ghost text ms | peak RSS |`,
+      `|---|---:|---:|${rounds > 1 ? '---|' : ''}---:|---:|---|---:|---:|---:|`);
     for (const c of e.configs) {
+      const perPass = rounds > 1 ? ` ${renderPasses(c.roundSpeedups)} |` : '';
       if (!c.available) {
-        out.push(`| ${c.name} | — | — | — | — | ${c.note ?? 'not available'} | — | — | — |`);
+        out.push(`| ${c.name} | — | — |${perPass} — | — | ${c.note ?? 'not available'} | — | — | — |`);
         continue;
       }
       const overAll = c.speedupOverAllBaselineRuns !== undefined ? `${f(c.speedupOverAllBaselineRuns, 2)}×` : '—';
       const acc = c.acceptance.map((a) => `${a.level}: ${pct(a.acceptance)} (${a.accepted}/${a.proposed}, ${f(a.meanDraftLength, 1)}` +
         (a.branches ? `; branches kept ${a.branchesKept ?? 0}/${a.branches}` : '') + ')').join('; ');
       const paired = c.pairedBaselineTokensPerSecond ? ` (${f(c.pairedBaselineTokensPerSecond)})` : '';
-      out.push(`| ${c.name} | ${f(c.decodeTokensPerSecond)}${paired} | **${f(c.speedup, 2)}×** | ${overAll} | ${c.sameTokensAsBaseline}/${c.prompts} | ${acc || '—'} | ${f(c.prefillMs / Math.max(1, c.prompts), 0)} | ${f(c.totalMs / Math.max(1, c.prompts), 0)} | ${c.peakRssBytes ? mb(c.peakRssBytes) : '—'} |`);
+      out.push(`| ${c.name} | ${f(c.decodeTokensPerSecond)}${paired} | **${f(c.speedup, 2)}×** |${perPass} ${overAll} | ${c.sameTokensAsBaseline}/${c.prompts} | ${acc || '—'} | ${f(c.prefillMs / Math.max(1, c.prompts), 0)} | ${f(c.totalMs / Math.max(1, c.prompts), 0)} | ${c.peakRssBytes ? mb(c.peakRssBytes) : '—'} |`);
     }
     if (e.llamaSpeculative) {
       const l = e.llamaSpeculative;
-      out.push(`| llama.cpp ← draft | ${f(l.decodeTokensPerSecond)} (plain ${f(l.baselineTokensPerSecond)}) | **${f(l.speedup, 2)}×** | — | — | draft: ${pct(l.accepted / Math.max(1, l.drafted))} (${l.accepted}/${l.drafted}) | — | — | — |`);
+      out.push(`| llama.cpp ← draft | ${f(l.decodeTokensPerSecond)} (plain ${f(l.baselineTokensPerSecond)}) | **${f(l.speedup, 2)}×** |${rounds > 1 ? ' one pass |' : ''} — | — | draft: ${pct(l.accepted / Math.max(1, l.drafted))} (${l.accepted}/${l.drafted}) | — | — | — |`);
       out.push('', `llama.cpp: ${l.note}.`);
     }
     out.push('', 'Speedup: over the baseline runs paired with the stack\'s, prompt by prompt; "over all baseline runs": the ' +
-      'stack\'s tokens/s over the baseline\'s across every pair of this pass. The two differ when the host\'s speed drifts ' +
+      'stack\'s tokens/s over the baseline\'s across every pair of this run. The two differ when the host\'s speed drifts ' +
       'while one stack runs; neither is exact then, and a gap between them says how much.');
     out.push('', 'Peak RSS: a separate `specqd complete` process per configuration (Node.js itself included, about 40 MB), ' +
       'one prompt, peak from the kernel (VmHWM); weights are copied into memory at load (the default), so they all count.');

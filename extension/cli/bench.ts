@@ -20,6 +20,7 @@ import { parseArgs, UsageError } from './args';
 import { barChart, lineChart, type BarGroup, type LineSeries } from './bench-charts';
 import { loadFimTasks, type FimTask } from './bench-prompts';
 import { renderMarkdown } from './bench-report';
+import { median } from './statistics';
 
 // ---- result types (the JSON report) -------------------------------------------------------------------------
 
@@ -87,6 +88,8 @@ export interface ConfigResult {
   speedupOverAllBaselineRuns?: number;
   /** Peak resident memory of a process that loads this stack and completes one prompt (bytes). */
   peakRssBytes?: number;
+  /** With more than one pass (--e2e-rounds): the paired speedup of each pass on its own; `speedup` pools them. */
+  roundSpeedups?: number[];
 }
 
 export interface EndToEndResult {
@@ -94,8 +97,10 @@ export interface EndToEndResult {
   draft: string;
   vocabRows: number;
   threads: number;
-  /** FIM tasks each stack completed (the baseline ran once beside every stack on each). */
+  /** FIM tasks each stack completed per pass (the baseline ran once beside every stack on each). */
   prompts: number;
+  /** Passes over all the stacks (absent in reports before --e2e-rounds: 1). */
+  rounds?: number;
   maxTokens: number;
   bytesPerToken: number;
   headBytes: number;
@@ -171,11 +176,6 @@ function log(message: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 }
 
-function median(values: number[]): number {
-  if (values.length === 0) return NaN;
-  const s = [...values].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 const TOOLS = ['make-bench-model', 'bench-forward', 'bench-bandwidth', 'mxfp4-agreement'];
 let privateTools: string | undefined;
@@ -431,10 +431,13 @@ function peakRss(target: string, draft: string, config: StackConfig, prefixFile:
  * Every stack against the target alone, prompt by prompt. Only the baseline and the stack being measured are loaded
  * at a time (each engine holds its own copy of the weights: ten stacks of the 1.5B shape would not fit in memory),
  * and the baseline runs right beside each stack on every prompt, in alternating order, so a stack's speedup is the
- * ratio of paired runs and the host's minute-to-minute drift cancels out.
+ * ratio of paired runs and the host's minute-to-minute drift cancels out. With rounds > 1 the whole pass over the
+ * stacks repeats (a stack's passes minutes apart, its engine loaded afresh each time, so what its draft control
+ * learns and where the host's slow stretches fall differ from pass to pass); every figure pools the passes, and
+ * each pass's own speedup is kept to show the spread.
  */
 async function endToEnd(target: string, draft: string, stacks: StackConfig[], tasks: FimTask[], threads: number, maxTokens: number, costs: ForwardJson,
-  tmp: string): Promise<EndToEndResult> {
+  tmp: string, rounds: number): Promise<EndToEndResult> {
   const rssPrefix = path.join(tmp, 'rss-prefix.txt');
   const rssSuffix = path.join(tmp, 'rss-suffix.txt');
   if (tasks.length > 0) {
@@ -444,7 +447,11 @@ async function endToEnd(target: string, draft: string, stacks: StackConfig[], ta
   const configs: ConfigResult[] = stacks.map((c) => ({
     name: c.name, levels: c.levels, available: true, generatedTokens: 0, decodeMs: 0, prefillMs: 0, totalMs: 0,
     decodeTokensPerSecond: 0, speedup: NaN, sameTokensAsBaseline: 0, prompts: 0, acceptance: [],
+    ...(rounds > 1 ? { roundSpeedups: [] } : {}),
   }));
+  type Tally = { proposed: number; accepted: number; drafts: number; rounds: number; branches: number; branchesKept: number };
+  // Per stack, over every pass: the paired baseline runs' decode time and tokens, and the levels' counts.
+  const paired = stacks.map(() => ({ baselineMs: 0, baselineTokens: 0, acceptance: new Map<string, Tally>() }));
   const add = (c: ConfigResult, r: CompletionResult, baseline: number[]): void => {
     c.prompts++;
     c.generatedTokens += r.stats.generatedTokens;
@@ -465,11 +472,14 @@ async function endToEnd(target: string, draft: string, stacks: StackConfig[], ta
   const baseline = await Engine.load({ target, draft, levels: stacks[0].levels, threads });
   try {
     await warm(baseline);
-    for (const [ci, c] of stacks.entries()) {
+    const schedule = Array.from({ length: rounds }, (_, round) => stacks.map((c, ci) => ({ round, c, ci }))).flat();
+    for (const { round, c, ci } of schedule) {
       const result = configs[ci];
-      const rss = tasks.length > 0 ? peakRss(target, draft, c, rssPrefix, rssSuffix, threads) : undefined;
-      if (rss !== undefined) result.peakRssBytes = rss;
-      if (ci === 0) continue;
+      if (round === 0) {
+        const rss = tasks.length > 0 ? peakRss(target, draft, c, rssPrefix, rssSuffix, threads) : undefined;
+        if (rss !== undefined) result.peakRssBytes = rss;
+      }
+      if (ci === 0 || !result.available) continue;
       let engine: Engine;
       try {
         engine = await Engine.load({
@@ -482,15 +492,15 @@ async function endToEnd(target: string, draft: string, stacks: StackConfig[], ta
         result.note = `skipped: ${error instanceof Error ? error.message : String(error)}`;
         continue;
       }
-      let pairedBaselineMs = 0;
-      let pairedBaselineTokens = 0;
+      const acceptance = paired[ci].acceptance;
+      let roundBaselineMs = 0;
+      let roundStackMs = 0;
       await warm(engine);
-      const acceptance = new Map<string, { proposed: number; accepted: number; drafts: number; rounds: number; branches: number; branchesKept: number }>();
       try {
         for (const [ti, task] of tasks.entries()) {
           const request = { prefix: task.prefix, suffix: task.suffix, maxTokens };
-          // Alternate which of the pair runs first (caches, the other vCPU's load).
-          const first = ti % 2 === 0 ? baseline : engine;
+          // Alternate which of the pair runs first (caches, the other vCPU's load), and swap it from pass to pass.
+          const first = (ti + round) % 2 === 0 ? baseline : engine;
           const second = first === baseline ? engine : baseline;
           const r1 = await first.complete(request);
           const r2 = await second.complete(request);
@@ -498,10 +508,12 @@ async function endToEnd(target: string, draft: string, stacks: StackConfig[], ta
           if (!firstBaselineTokens.has(ti)) firstBaselineTokens.set(ti, rb.tokens);
           add(base, rb, firstBaselineTokens.get(ti) as number[]);
           add(result, rc, rb.tokens);
-          pairedBaselineMs += rb.stats.decodeMs;
-          pairedBaselineTokens += rb.stats.generatedTokens;
+          paired[ci].baselineMs += rb.stats.decodeMs;
+          paired[ci].baselineTokens += rb.stats.generatedTokens;
+          roundBaselineMs += rb.stats.decodeMs;
+          roundStackMs += rc.stats.decodeMs;
           for (const l of rc.stats.levels.slice(1)) {
-            const a = acceptance.get(l.name) ?? { proposed: 0, accepted: 0, drafts: 0, rounds: 0, branches: 0, branchesKept: 0 };
+            const a: Tally = acceptance.get(l.name) ?? { proposed: 0, accepted: 0, drafts: 0, rounds: 0, branches: 0, branchesKept: 0 };
             a.proposed += l.proposed;
             a.accepted += l.accepted;
             a.branches += l.branches;
@@ -514,14 +526,17 @@ async function endToEnd(target: string, draft: string, stacks: StackConfig[], ta
       } finally {
         engine.close();
       }
-      result.speedup = result.decodeMs > 0 ? pairedBaselineMs / result.decodeMs : NaN;
-      result.pairedBaselineTokensPerSecond = pairedBaselineMs > 0 ? (pairedBaselineTokens * 1000) / pairedBaselineMs : 0;
+      result.roundSpeedups?.push(roundStackMs > 0 ? roundBaselineMs / roundStackMs : NaN);
+      const { baselineMs, baselineTokens } = paired[ci];
+      result.speedup = result.decodeMs > 0 ? baselineMs / result.decodeMs : NaN;
+      result.pairedBaselineTokensPerSecond = baselineMs > 0 ? (baselineTokens * 1000) / baselineMs : 0;
       result.decodeTokensPerSecond = result.decodeMs > 0 ? (result.generatedTokens * 1000) / result.decodeMs : 0;
       result.acceptance = [...acceptance.entries()].map(([level, a]) => ({
         level, proposed: a.proposed, accepted: a.accepted, acceptance: a.proposed ? a.accepted / a.proposed : 0,
         meanDraftLength: a.rounds ? a.drafts / a.rounds : 0, branches: a.branches, branchesKept: a.branchesKept,
       }));
-      log(`  ${c.name}: ${result.speedup.toFixed(2)}x over the paired baseline runs, ${result.sameTokensAsBaseline}/${result.prompts} identical`);
+      const pass = rounds > 1 ? ` (pass ${round + 1}/${rounds}: ${(result.roundSpeedups?.at(-1) ?? NaN).toFixed(2)}x)` : '';
+      log(`  ${c.name}: ${result.speedup.toFixed(2)}x over the paired baseline runs${pass}, ${result.sameTokensAsBaseline}/${result.prompts} identical`);
     }
   } finally {
     baseline.close();
@@ -532,7 +547,8 @@ async function endToEnd(target: string, draft: string, stacks: StackConfig[], ta
     if (c.available && base.decodeTokensPerSecond > 0) c.speedupOverAllBaselineRuns = c.decodeTokensPerSecond / base.decodeTokensPerSecond;
   }
   return {
-    target, draft, vocabRows: costs.n_vocab, threads, prompts: tasks.length, maxTokens, bytesPerToken: costs.bytes_per_token, headBytes: costs.head_bytes, configs,
+    target, draft, vocabRows: costs.n_vocab, threads, prompts: tasks.length, rounds, maxTokens, bytesPerToken: costs.bytes_per_token, headBytes: costs.head_bytes,
+    configs,
   };
 }
 
@@ -623,7 +639,7 @@ function llamaSpeculative(tools: LlamaTools, target: string, draft: string, task
 export const BENCH_USAGE = `  specqd bench [--quick] [--json] [--prompts DIR] [--out DIR] [--threads 1,2] [--llama-dir DIR]
                [--tmp DIR] [--target M.gguf --draft D.gguf] [--no-llama] [--keep-models]
                [--only costs|e2e] [--wide-shape 0.5b|1.5b|keep] [--e2e-threads T]
-               [--rounds N] [--tasks N] [--draft-vocab N]
+               [--rounds N] [--e2e-rounds N] [--tasks N] [--draft-vocab N]
       the benchmark suite: per-token costs on Qwen2.5-Coder-shaped models, end-to-end speculative speedups,
       llama.cpp side by side and the memory-bandwidth limit; writes report.json, report.md and charts to --out`;
 
@@ -633,11 +649,13 @@ export async function runBench(args: string[]): Promise<number> {
     threads: { kind: 'string' }, 'llama-dir': { kind: 'string' }, tmp: { kind: 'string' }, target: { kind: 'string' },
     draft: { kind: 'string' }, 'no-llama': { kind: 'flag' }, 'keep-models': { kind: 'flag' },
     only: { kind: 'string' }, 'wide-shape': { kind: 'string' }, 'e2e-threads': { kind: 'int' }, rounds: { kind: 'int' },
-    tasks: { kind: 'int' }, 'draft-vocab': { kind: 'int' },
+    tasks: { kind: 'int' }, 'draft-vocab': { kind: 'int' }, 'e2e-rounds': { kind: 'int' },
   });
   const only = options.get('only');
   if (only !== undefined && only !== 'costs' && only !== 'e2e') throw new UsageError('--only must be costs or e2e');
   const wideShape = (options.get('wide-shape') as string | undefined) ?? '0.5b';
+  const e2eRounds = (options.get('e2e-rounds') as number | undefined) ?? 1;
+  if (e2eRounds < 1) throw new UsageError('--e2e-rounds must be at least 1');
   if (positional.length > 0) throw new UsageError(`unexpected argument '${positional[0]}'`);
   const quick = options.get('quick') === true;
   const cores = os.cpus().length;
@@ -811,7 +829,7 @@ export async function runBench(args: string[]): Promise<number> {
       log(`end to end: ${path.basename(v.target)} with ${path.basename(v.draft)}, t=${e2eThreads}, ${tasks.length} prompts × ${maxTokens} tokens`);
       const costs = benchForward(v.target, e2eThreads, { decode: 8, prefill: [], verify: [], depth: 16, reps: 1 });
       pinSelf(e2eThreads);
-      const e2e = await endToEnd(v.target, v.draft, v.stacks, tasks, e2eThreads, maxTokens, costs, tmp).finally(() => pinSelf(0));
+      const e2e = await endToEnd(v.target, v.draft, v.stacks, tasks, e2eThreads, maxTokens, costs, tmp, e2eRounds).finally(() => pinSelf(0));
       if (llama && v.llama) {
         try {
           e2e.llamaSpeculative = llamaSpeculative(llama, v.target, v.draft, tasks, e2eThreads, maxTokens, tmp);

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 
 import { Engine, type CompletionResult, type SpeculationLevel } from '../engine';
 import { barChart } from './bench-charts';
+import { median } from './statistics';
 
 export interface DemoOptions {
   root: string;
@@ -70,11 +71,6 @@ function writeFileAtomically(file: string, text: string): void {
   fs.renameSync(temp, file);
 }
 
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid]) : ((s[mid - 1]) + (s[mid])) / 2;
-}
 
 export async function runDemo(o: DemoOptions, print: (line: string) => void): Promise<boolean> {
   const models = path.join(o.root, 'test', 'fixtures', 'models');
