@@ -1,8 +1,8 @@
 // The benchmark's markdown report, from its JSON. Pure.
 import type { BenchReport, ForwardCosts } from './bench';
+import { QWEN_VOCAB } from './native-tools';
 import { median } from './statistics';
 
-const QWEN_VOCAB = 151936;
 
 const f = (v: number | undefined, digits = 1): string => (v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(digits));
 const pct = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '—' : `${(100 * v).toFixed(0)}%`);

@@ -20,6 +20,7 @@ import { parseArgs, UsageError } from './args';
 import { barChart, lineChart, type BarGroup, type LineSeries } from './bench-charts';
 import { loadFimTasks, type FimTask } from './bench-prompts';
 import { renderMarkdown } from './bench-report';
+import { findNativeTool, QWEN_VOCAB, repoRoot, runNativeTool, widenArgs } from './native-tools';
 import { median } from './statistics';
 
 // ---- result types (the JSON report) -------------------------------------------------------------------------
@@ -169,8 +170,6 @@ export interface MachineInfo {
 
 // ---- helpers ------------------------------------------------------------------------------------------------------
 
-const repoRoot = path.resolve(__dirname, '..');
-const QWEN_VOCAB = 151936;
 
 function log(message: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
@@ -181,12 +180,7 @@ const TOOLS = ['make-bench-model', 'bench-forward', 'bench-bandwidth', 'mxfp4-ag
 let privateTools: string | undefined;
 
 function findTool(name: string): string {
-  if (privateTools) return path.join(privateTools, name);
-  const dirs = [process.env.SPECQD_TOOLS_DIR, path.join(repoRoot, 'build', 'native'), path.join(repoRoot, 'build-native')];
-  for (const dir of dirs) {
-    if (dir && fs.existsSync(path.join(dir, name))) return path.join(dir, name);
-  }
-  throw new Error(`native tool '${name}' not found (run "npm run build", or set SPECQD_TOOLS_DIR); looked in ${dirs.filter(Boolean).join(', ')}`);
+  return privateTools ? path.join(privateTools, name) : findNativeTool(name);
 }
 
 /**
@@ -265,11 +259,7 @@ function settleFile(file: string): void {
 
 function run(file: string, args: string[], timeoutMs = 30 * 60_000, threads = 0): string {
   const [command, commandArgs] = pinned(file, args, threads);
-  const r = spawnSync(command, commandArgs, { encoding: 'utf8', maxBuffer: 256 << 20, timeout: timeoutMs });
-  if (r.status !== 0) {
-    throw new Error(`${path.basename(file)} ${args.join(' ')} failed (${r.status ?? r.signal}): ${(r.stderr || r.error?.message || '').slice(-2000)}`);
-  }
-  return r.stdout;
+  return runNativeTool(command, commandArgs, timeoutMs);
 }
 
 function machineInfo(): Omit<MachineInfo, 'kernelPath' | 'loadAverageEnd' | 'threadsUsed'> {
@@ -804,9 +794,9 @@ export async function runBench(args: string[]): Promise<number> {
     const wide = path.join(tmp, `wide-${wideShape}-bf16-vocab151936.gguf`);
     const draftPadded = path.join(tmp, 'draft-bf16-vocab151936.gguf');
     log('widening the fixture models to the 0.5B shape');
-    mk(['widen', smallTarget, smallBf16, '--shape', 'keep', '--type', 'bf16']);
-    mk(['widen', smallTarget, wide, '--shape', wideShape, '--type', 'bf16', '--pad-vocab', String(QWEN_VOCAB)]);
-    mk(['widen', smallDraft, draftPadded, '--shape', 'keep', '--type', 'bf16', '--pad-vocab', String(QWEN_VOCAB)]);
+    mk(widenArgs(smallTarget, smallBf16, 'keep'));
+    mk(widenArgs(smallTarget, wide, wideShape, QWEN_VOCAB));
+    mk(widenArgs(smallDraft, draftPadded, 'keep', QWEN_VOCAB));
     log('checking that the widened model gives the small model\'s greedy tokens');
     report.widening.push(await checkWidening(smallBf16, wide, tasks, maxTokens, e2eThreads));
     writeOutputs(report, outDir);
@@ -816,8 +806,8 @@ export async function runBench(args: string[]): Promise<number> {
     // measured on the padded pair: 2% of its drafts accepted. In quick mode that pair runs only the draft stack.
     const wideSmallVocab = path.join(tmp, `wide-${wideShape}-bf16-vocab4096.gguf`);
     const draftBf16 = path.join(tmp, 'draft-bf16.gguf');
-    mk(['widen', smallTarget, wideSmallVocab, '--shape', wideShape, '--type', 'bf16']);
-    mk(['widen', smallDraft, draftBf16, '--shape', 'keep', '--type', 'bf16']);
+    mk(widenArgs(smallTarget, wideSmallVocab, wideShape));
+    mk(widenArgs(smallDraft, draftBf16, 'keep'));
     const variants: { target: string; draft: string; stacks: StackConfig[]; llama: boolean }[] = [
       { target: wide, draft: draftPadded, stacks: CONFIGS, llama: false },
       { target: wideSmallVocab, draft: draftBf16, stacks: quick ? CONFIGS.filter((c) => c.levels.join() === 'target' || c.levels.join() === 'target,draft') : CONFIGS, llama: true },

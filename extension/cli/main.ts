@@ -23,7 +23,9 @@ const USAGE = `usage:
       atomic, Ctrl-C cancels and leaves no output
 ${BENCH_USAGE}
   specqd demo [--snippets N] [--max-tokens N] [--repeats N] [--threads T] [--draft D.gguf] [--chart FILE.svg]
-      held-out code completed under each speculation stack: text, speed, acceptance, exactness
+              [--real-size-passes N] [--tmp DIR]
+      held-out code completed under each speculation stack: text, speed, acceptance, exactness; then the
+      same snippets at a real model's cost (the target widened to Qwen2.5-Coder-0.5B's shape; 0 passes skips it)
   specqd --help`;
 
 /**
@@ -68,6 +70,8 @@ async function main(argv: string[]): Promise<number> {
           threads: { kind: 'int' },
           draft: { kind: 'string' },
           chart: { kind: 'string' },
+          'real-size-passes': { kind: 'int' },
+          tmp: { kind: 'string' },
         });
         if (positional.length > 0) throw new UsageError(`unexpected argument '${positional[0]}'`);
         const ok = await runDemo(
@@ -79,6 +83,8 @@ async function main(argv: string[]): Promise<number> {
             ...(options.has('threads') ? { threads: options.get('threads') as number } : {}),
             ...(options.has('draft') ? { draft: path.resolve(options.get('draft') as string) } : {}),
             chart: (options.get('chart') as string | undefined) ?? path.resolve(__dirname, '..', 'out', 'demo', 'speedup.svg'),
+            realSizePasses: (options.get('real-size-passes') as number | undefined) ?? 2,
+            ...(options.has('tmp') ? { tmp: path.resolve(options.get('tmp') as string) } : {}),
           },
           (line) => process.stdout.write(`${line}\n`),
         );
