@@ -7,6 +7,9 @@ import type { BenchReport } from '../../extension/cli/bench';
 import { renderMarkdown } from '../../extension/cli/bench-report';
 import { repoRoot } from './shared-paths';
 
+// The first end-to-end run with --e2e-rounds.
+const MULTI_PASS = 'e2e-s18';
+
 function report(dir: string): BenchReport {
   return JSON.parse(fs.readFileSync(path.join(repoRoot, 'bench', 'results', dir, 'report.json'), 'utf8')) as BenchReport;
 }
@@ -26,6 +29,25 @@ describe('bench report', () => {
     assert.ok(best);
     assert.ok(md.includes(`| target ← draft ← ngram | ${best.decodeTokensPerSecond.toFixed(1)} `));
     assert.match(md, /!\[speedup per configuration\]\(speedup\.svg\)/);
+  });
+
+  it('shows each pass of a multi-pass end-to-end run beside the pooled figures', () => {
+    const r = report(MULTI_PASS);
+    const e = r.endToEnd[0];
+    assert.ok((e.rounds ?? 1) > 1);
+    const md = renderMarkdown(r);
+    assert.ok(md.includes(`${e.prompts} FIM prompts × ${e.maxTokens} tokens, ${e.rounds} passes)`));
+    assert.match(md, /\| \*\*speedup\*\* \| per pass \(median; each\) \| over all baseline runs \|/);
+    for (const c of e.configs.slice(1)) {
+      const passes = c.roundSpeedups ?? [];
+      assert.equal(passes.length, e.rounds, c.name);
+      const sorted = [...passes].sort((a, b) => a - b);
+      const mid = sorted.length % 2 ? sorted[(sorted.length - 1) / 2] : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
+      const cell = `**${c.speedup.toFixed(2)}×** | ${mid.toFixed(2)}×; ${passes.map((x) => `${x.toFixed(2)}×`).join(' ')} |`;
+      assert.ok(md.includes(`| ${c.name} | `) && md.includes(cell), `${c.name}: ${cell}`);
+    }
+    // A single-pass report keeps its old columns.
+    assert.doesNotMatch(renderMarkdown(report('e2e-s17')), /per pass/);
   });
 
   it('keeps every section of a full run', () => {
