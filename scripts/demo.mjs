@@ -11,7 +11,9 @@ const step = (command, args) => {
   if (r.status !== 0) process.exit(r.status ?? 1);
 };
 if (!fs.existsSync(path.join(root, 'node_modules', 'cmake-js'))) step('npm', ['ci', '--no-audit', '--no-fund']);
-if (!fs.existsSync(path.join(root, 'dist', 'cli.js')) || !fs.existsSync(path.join(root, 'dist', 'specqd.node'))) {
+// The demo's second part widens the fixture model with the native tool make-bench-model (built with the addon).
+const built = [['dist', 'cli.js'], ['dist', 'specqd.node'], ['build', 'native', 'make-bench-model']];
+if (built.some((parts) => !fs.existsSync(path.join(root, ...parts)))) {
   step(process.execPath, ['scripts/build.mjs']);
 }
 
