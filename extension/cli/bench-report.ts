@@ -3,7 +3,6 @@ import type { BenchReport, ForwardCosts } from './bench';
 import { QWEN_VOCAB } from './native-tools';
 import { median } from './statistics';
 
-
 const f = (v: number | undefined, digits = 1): string => (v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(digits));
 const pct = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '—' : `${(100 * v).toFixed(0)}%`);
 const mb = (bytes: number | undefined): string => (bytes === undefined ? '—' : `${(bytes / 1e6).toFixed(1)} MB`);

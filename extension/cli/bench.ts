@@ -170,11 +170,9 @@ export interface MachineInfo {
 
 // ---- helpers ------------------------------------------------------------------------------------------------------
 
-
 function log(message: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 }
-
 
 const TOOLS = ['make-bench-model', 'bench-forward', 'bench-bandwidth', 'mxfp4-agreement'];
 let privateTools: string | undefined;

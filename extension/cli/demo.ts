@@ -87,7 +87,6 @@ function writeFileAtomically(file: string, text: string): void {
   fs.renameSync(temp, file);
 }
 
-
 export async function runDemo(o: DemoOptions, print: (line: string) => void): Promise<boolean> {
   const models = path.join(o.root, 'test', 'fixtures', 'models');
   const target = path.join(models, 'tiny-coder.gguf');
